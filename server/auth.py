@@ -1,0 +1,174 @@
+"""Login, device tokens, and the current user of a request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import math
+import secrets
+
+import sqlalchemy as sa
+from flask import current_app
+from flask import g
+from flask import request
+
+from . import audit
+from .errors import ApiError
+from .extensions import db
+from .models import DeviceToken
+from .models import LoginFailure
+from .models import User
+from .models import utcnow
+from .passwords import hash_password
+from .passwords import needs_rehash
+from .passwords import verify_password
+
+# A token's last use is written at most this often: one write per request would be waste.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+
+
+def _hash_token(token: str) -> str:
+    # Tokens are 256 random bits, so a fast hash suffices; only the hash is stored.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite gives naive datetimes back; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def client_address() -> str:
+    return (request.remote_addr or "unknown")[:45]
+
+
+def _retry_minutes(oldest: dt.datetime, window: dt.timedelta, now: dt.datetime) -> int:
+    return max(1, math.ceil((_aware(oldest) + window - now).total_seconds() / 60))
+
+
+def check_login_allowed(username: str, address: str) -> None:
+    """Refuse with 429 while the account or the address has too many recent failures."""
+    cfg = current_app.config
+    window = dt.timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
+    now = utcnow()
+    since = now - window
+    limits = (
+        (LoginFailure.username == username, cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"]),
+        (LoginFailure.address == address, cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
+    )
+    for condition, limit in limits:
+        row = db.session.execute(
+            sa.select(sa.func.count(), sa.func.min(LoginFailure.at)).where(
+                condition, LoginFailure.at > since
+            )
+        ).one()
+        if row[0] >= limit:
+            # Only the newest `limit` failures keep the lock; when the oldest of them ages
+            # out of the window a new try is allowed.
+            nth = db.session.execute(
+                sa.select(LoginFailure.at)
+                .where(condition, LoginFailure.at > since)
+                .order_by(LoginFailure.at.desc())
+                .offset(limit - 1)
+                .limit(1)
+            ).scalar_one()
+            minutes = _retry_minutes(nth, window, now)
+            raise ApiError(
+                429,
+                f"Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam {minutes} menit.",
+                f"Too many failed logins. Try again in {minutes} minutes.",
+                retry_after_minutes=minutes,
+            )
+
+
+def login(username: str, password: str, device_name: str) -> tuple[str, User]:
+    """Check the password and issue a new device token; returns (token, user)."""
+    username = username.strip().lower()
+    address = client_address()
+    check_login_allowed(username, address)
+    user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        db.session.add(LoginFailure(username=username, address=address))
+        db.session.commit()
+        raise ApiError(401, "Nama pengguna atau kata sandi salah.",
+                       "Wrong username or password.")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))
+    token = secrets.token_urlsafe(32)
+    db.session.add(DeviceToken(user_id=user.id, token_hash=_hash_token(token),
+                               device_name=device_name[:120], last_address=address))
+    audit.record("login", "user", str(user.id), user=user)
+    db.session.commit()
+    return token, user
+
+
+def token_from_request() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def authenticate() -> DeviceToken | None:
+    """The live device token of this request, or None."""
+    token = token_from_request()
+    if not token:
+        return None
+    device = db.session.execute(
+        sa.select(DeviceToken).where(DeviceToken.token_hash == _hash_token(token))
+    ).scalar_one_or_none()
+    if device is None or device.revoked_at is not None or not device.user.is_active:
+        return None
+    now = utcnow()
+    idle = dt.timedelta(days=current_app.config["TOKEN_IDLE_DAYS"])
+    if now - _aware(device.last_used_at) > idle:
+        return None
+    if now - _aware(device.last_used_at) > LAST_USED_RESOLUTION:
+        device.last_used_at = now
+        device.last_address = client_address()
+        db.session.commit()
+    return device
+
+
+def login_required(*roles: str):
+    """Decorator: a valid device token, and one of `roles` when given."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            device = authenticate()
+            if device is None:
+                raise ApiError(401, "Sesi tidak berlaku. Silakan masuk lagi.",
+                               "Session not valid. Please log in again.")
+            g.device = device
+            g.user = device.user
+            if roles and device.user.role not in roles:
+                raise ApiError(403)
+            return view(*args, **kwargs)
+
+        wrapper.required_roles = roles
+        return wrapper
+
+    return decorator
+
+
+def current_user() -> User:
+    return g.user
+
+
+def revoke_device(device: DeviceToken) -> None:
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+
+
+def revoke_all_devices(user: User) -> int:
+    """Revoke every live token of the user; returns how many."""
+    result = db.session.execute(
+        sa.update(DeviceToken)
+        .where(DeviceToken.user_id == user.id, DeviceToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount or 0

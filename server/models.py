@@ -1,0 +1,286 @@
+"""Typed SQLAlchemy 2.0 models of Jangkau."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from .extensions import db
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+# Stored as naive UTC on SQLite and aware on PostgreSQL; always written in UTC.
+UTCDateTime = sa.DateTime(timezone=True)
+
+
+class Region(db.Model):
+    """A kabupaten, kecamatan, desa or kelurahan, keyed by its Kemendagri code."""
+
+    __tablename__ = "regions"
+
+    code: so.Mapped[str] = so.mapped_column(sa.String(13), primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    # kabupaten, kecamatan, desa or kelurahan
+    level: so.Mapped[str] = so.mapped_column(sa.String(10), index=True)
+    parent_code: so.Mapped[str | None] = so.mapped_column(
+        sa.ForeignKey("regions.code"), index=True
+    )
+
+
+class Organisation(db.Model):
+    """The LTSA desk, a partner NGO, or another service an admin adds."""
+
+    __tablename__ = "organisations"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(40), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(20))
+    # Service codes from enums.SERVICES that this organisation provides.
+    services: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class CommunityGroup(db.Model):
+    """A Kelompok Masyarakat (pokmas) working in one desa."""
+
+    __tablename__ = "community_groups"
+
+    id: so.Mapped[str] = so.mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    members: so.WriteOnlyMapped[User] = so.relationship(back_populates="community_group")
+
+
+class User(db.Model):
+    """An account; its role and scope decide what it may read and write."""
+
+    __tablename__ = "users"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    full_name: so.Mapped[str] = so.mapped_column(sa.String(120))
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    role: so.Mapped[str] = so.mapped_column(sa.String(20), index=True)
+    # Scope: a desa for officer and community, an organisation for partner and ltsa.
+    desa_code: so.Mapped[str | None] = so.mapped_column(sa.ForeignKey("regions.code"), index=True)
+    organisation_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("organisations.id"), index=True
+    )
+    community_group_id: so.Mapped[str | None] = so.mapped_column(
+        sa.ForeignKey("community_groups.id"), index=True
+    )
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    organisation: so.Mapped[Organisation | None] = so.relationship()
+    community_group: so.Mapped[CommunityGroup | None] = so.relationship(back_populates="members")
+    desa: so.Mapped[Region | None] = so.relationship()
+
+
+class DeviceToken(db.Model):
+    """A bearer token for one device; only its hash is stored."""
+
+    __tablename__ = "device_tokens"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    device_name: so.Mapped[str] = so.mapped_column(sa.String(120), default="")
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_address: so.Mapped[str | None] = so.mapped_column(sa.String(45))
+    revoked_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+
+    user: so.Mapped[User] = so.relationship()
+
+
+class LoginFailure(db.Model):
+    """One failed login, kept in the database so every server process sees it."""
+
+    __tablename__ = "login_failures"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    address: so.Mapped[str] = so.mapped_column(sa.String(45), index=True)
+    at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class SyncedRecord:
+    """Columns every record that phones edit carries for sync.
+
+    `change_seq` is the server change sequence of the last change (pulls read above a
+    cursor); `field_clocks` maps each field to the HLC of the write that set it;
+    `deleted_hlc` marks a tombstone.
+    """
+
+    id: so.Mapped[str] = so.mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
+    field_clocks: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    deleted_hlc: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+
+
+class OutreachVisit(SyncedRecord, db.Model):
+    """A kunjungan penjangkauan: a session, home visit or other outreach work."""
+
+    __tablename__ = "outreach_visits"
+
+    visit_type: so.Mapped[str] = so.mapped_column(sa.String(30))
+    visit_date: so.Mapped[dt.date] = so.mapped_column(sa.Date, index=True)
+    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True)
+    dusun: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    rt: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
+    rw: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
+    community_group_id: so.Mapped[str | None] = so.mapped_column(
+        sa.ForeignKey("community_groups.id"), index=True
+    )
+    topics: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    participants_male: so.Mapped[int] = so.mapped_column(default=0)
+    participants_female: so.Mapped[int] = so.mapped_column(default=0)
+    participants_children: so.Mapped[int] = so.mapped_column(default=0)
+    notes: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+
+
+class Person(SyncedRecord, db.Model):
+    """A warga: a prospective migrant worker, returnee or family member."""
+
+    __tablename__ = "persons"
+
+    name: so.Mapped[str] = so.mapped_column(sa.String(120))
+    nik: so.Mapped[str | None] = so.mapped_column(sa.String(16), index=True)
+    sex: so.Mapped[str] = so.mapped_column(sa.String(1))
+    birth_date: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True)
+    address: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    marital_status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    education: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    disability: so.Mapped[bool] = so.mapped_column(default=False)
+    migration_status: so.Mapped[str] = so.mapped_column(sa.String(20))
+    lawful_basis: so.Mapped[str] = so.mapped_column(sa.String(20))
+    # The group whose member registered the person, for community scope.
+    community_group_id: so.Mapped[str | None] = so.mapped_column(
+        sa.ForeignKey("community_groups.id"), index=True
+    )
+    # Persons are archived, never deleted through sync.
+    archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+
+    def age_on(self, day: dt.date) -> int | None:
+        """Age in whole years on the given day, or None without a birth date."""
+        if self.birth_date is None:
+            return None
+        b = self.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+
+class MigrationPlan(SyncedRecord, db.Model):
+    """Where and how a person plans to work abroad."""
+
+    __tablename__ = "migration_plans"
+
+    person_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("persons.id"), index=True)
+    destination_country: so.Mapped[str | None] = so.mapped_column(sa.String(2))
+    sector: so.Mapped[str | None] = so.mapped_column(sa.String(30))
+    scheme: so.Mapped[str] = so.mapped_column(sa.String(20), default="tidak_diketahui")
+    agency_name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    informal_recruiter: so.Mapped[bool] = so.mapped_column(default=False)
+    fee_asked: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    # Codes from enums.DOCUMENTS that the person already holds.
+    documents: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+
+
+class Consent(SyncedRecord, db.Model):
+    """A person's consent (or a guardian's for a child) to named purposes."""
+
+    __tablename__ = "consents"
+
+    person_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("persons.id"), index=True)
+    purposes: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    notice_version: so.Mapped[str] = so.mapped_column(sa.String(20))
+    method: so.Mapped[str] = so.mapped_column(sa.String(20))
+    guardian_name: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    guardian_relation: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    given_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime)
+    withdrawn_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    keep_until: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
+
+
+class Referral(SyncedRecord, db.Model):
+    """A rujukan of a person to the LTSA; its status is derived from its events."""
+
+    __tablename__ = "referrals"
+
+    person_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("persons.id"), index=True)
+    # Copied from the person at creation: scope checks need no join.
+    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True)
+    community_group_id: so.Mapped[str | None] = so.mapped_column(
+        sa.ForeignKey("community_groups.id"), index=True
+    )
+    services: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    case_category: so.Mapped[str | None] = so.mapped_column(sa.String(30))
+    urgency: so.Mapped[str] = so.mapped_column(sa.String(10), default="biasa")
+    # Derived from referral_events; kept here for lists and filters.
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), default="terkirim", index=True)
+    assigned_organisation_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("organisations.id"), index=True
+    )
+    outcome: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    is_child: so.Mapped[bool] = so.mapped_column(default=False)
+
+    person: so.Mapped[Person] = so.relationship()
+    assigned_organisation: so.Mapped[Organisation | None] = so.relationship()
+
+
+class ReferralEvent(SyncedRecord, db.Model):
+    """One append-only entry in a referral's history: a status change or a note."""
+
+    __tablename__ = "referral_events"
+
+    referral_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    # "status" or "note"
+    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisations.id"))
+    author_role: so.Mapped[str] = so.mapped_column(sa.String(20))
+    hlc: so.Mapped[str] = so.mapped_column(sa.String(64))
+    # A late transition that is no longer allowed stays in the history, flagged.
+    flagged: so.Mapped[bool] = so.mapped_column(default=False)
+    flag_reason: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+
+
+class AuditEntry(db.Model):
+    """Who read, changed or exported personal data, and when (UU PDP Pasal 31)."""
+
+    __tablename__ = "audit_log"
+
+    id: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                          primary_key=True)
+    at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    # read, create, update, export, archive, login, logout, revoke
+    action: so.Mapped[str] = so.mapped_column(sa.String(20))
+    entity: so.Mapped[str] = so.mapped_column(sa.String(40))
+    entity_id: so.Mapped[str | None] = so.mapped_column(sa.String(36), index=True)
+    detail: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    address: so.Mapped[str | None] = so.mapped_column(sa.String(45))

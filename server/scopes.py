@@ -1,0 +1,141 @@
+"""Who may see and change what: every read and write is filtered here, on the server.
+
+A record outside a user's read scope does not exist for them (404); a record they may read
+but not change answers 403.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .errors import ApiError
+from .extensions import db
+from .models import Consent
+from .models import MigrationPlan
+from .models import OutreachVisit
+from .models import Person
+from .models import Referral
+from .models import ReferralEvent
+from .models import User
+
+_FALSE = sa.false()
+_TRUE = sa.true()
+
+
+def visits_readable(user: User):
+    """Officers see their desa; community members their group's and their own visits;
+    LTSA staff see the kabupaten's visits (they carry counts, not persons)."""
+    if user.role in ("admin", "ltsa"):
+        return _TRUE
+    if user.role == "officer":
+        return OutreachVisit.desa_code == user.desa_code
+    if user.role == "community":
+        mine = OutreachVisit.created_by_id == user.id
+        if user.community_group_id:
+            mine = sa.or_(mine, OutreachVisit.community_group_id == user.community_group_id)
+        return sa.and_(OutreachVisit.desa_code == user.desa_code, mine)
+    return _FALSE
+
+
+def referrals_readable(user: User):
+    """Officers see their desa's referrals, community members their own, LTSA all,
+    partners those forwarded to their organisation."""
+    if user.role in ("admin", "ltsa"):
+        return _TRUE
+    if user.role == "officer":
+        return Referral.desa_code == user.desa_code
+    if user.role == "community":
+        return Referral.created_by_id == user.id
+    if user.role == "partner" and user.organisation_id is not None:
+        return Referral.assigned_organisation_id == user.organisation_id
+    return _FALSE
+
+
+def persons_readable(user: User):
+    """Officers see their desa's persons, community members those they registered;
+    LTSA and partners see the persons in the referrals they see."""
+    if user.role == "admin":
+        return _TRUE
+    if user.role == "officer":
+        return Person.desa_code == user.desa_code
+    if user.role == "community":
+        return Person.created_by_id == user.id
+    if user.role in ("ltsa", "partner"):
+        ref = sa.select(Referral.id).where(
+            Referral.person_id == Person.id, referrals_readable(user)
+        )
+        return ref.exists()
+    return _FALSE
+
+
+def _child_of_person(model, user: User):
+    return model.person_id.in_(sa.select(Person.id).where(persons_readable(user)))
+
+
+READABLE = {
+    OutreachVisit: visits_readable,
+    Person: persons_readable,
+    Referral: referrals_readable,
+    ReferralEvent: lambda user: ReferralEvent.referral_id.in_(
+        sa.select(Referral.id).where(referrals_readable(user))
+    ),
+    Consent: lambda user: _child_of_person(Consent, user),
+    MigrationPlan: lambda user: _child_of_person(MigrationPlan, user),
+}
+
+
+def readable(user: User, model):
+    """The WHERE clause that limits `model` to what `user` may read."""
+    return READABLE[model](user)
+
+
+def get_readable(user: User, model, record_id: str):
+    """The record if the user may read it; 404 otherwise, as if it did not exist."""
+    record = db.session.execute(
+        sa.select(model).where(model.id == str(record_id), readable(user, model))
+    ).scalar_one_or_none()
+    if record is None:
+        raise ApiError(404, "Data tidak ditemukan.", "Record not found.")
+    return record
+
+
+def _deny(what_id: str, what_en: str):
+    raise ApiError(403, what_id, what_en)
+
+
+def check_desa_write(user: User, desa_code: str) -> None:
+    """Officers and community members write only in their own desa."""
+    if user.role == "admin":
+        return
+    if user.role not in ("officer", "community"):
+        _deny("Peran Anda tidak dapat mengubah data ini.", "Your role cannot change this record.")
+    if desa_code != user.desa_code:
+        _deny("Anda hanya dapat mencatat data untuk desa Anda sendiri.",
+              "You can only record data for your own desa.")
+
+
+def check_visit_write(user: User, desa_code: str, group_id: str | None,
+                      record: OutreachVisit | None = None) -> None:
+    """Visits: officers in their desa; community members for their own group."""
+    check_desa_write(user, desa_code)
+    if user.role == "community":
+        if group_id not in (None, user.community_group_id):
+            _deny("Anda hanya dapat mencatat kunjungan untuk kelompok Anda.",
+                  "You can only record visits for your own group.")
+        if record is not None and record.created_by_id != user.id and (
+            record.community_group_id != user.community_group_id
+        ):
+            _deny("Kunjungan ini bukan milik kelompok Anda.", "This visit is not your group's.")
+
+
+def check_person_write(user: User, desa_code: str, record: Person | None = None) -> None:
+    """Persons: officers in their desa; community members those they registered."""
+    check_desa_write(user, desa_code)
+    if user.role == "community" and record is not None and record.created_by_id != user.id:
+        _deny("Anda hanya dapat mengubah warga yang Anda daftarkan.",
+              "You can only change persons you registered.")
+
+
+def check_referral_create(user: User, person: Person) -> None:
+    """A referral is made by the village side for a person it may change."""
+    check_person_write(user, person.desa_code, person)
