@@ -45,6 +45,8 @@ def database_url(request, tmp_path_factory):
         cleanup = None
     else:
         why = _postgres_available()
+        if why and os.environ.get("JANGKAU_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL required (JANGKAU_REQUIRE_POSTGRES) but not reachable: {why}")
         if why:
             pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({why}); "
                         "start it or set JANGKAU_TEST_POSTGRES_URL")

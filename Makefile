@@ -1,0 +1,46 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := server
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install install-test init demo lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+init: install
+	$(BIN)/flask init
+
+demo: init
+	$(BIN)/flask demo
+
+## Serve the app on SQLite with demo data at http://$(HOST):$(PORT)
+run: demo
+	@echo "Jangkau: http://$(HOST):$(PORT)"
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+## The whole test suite (SQLite, and PostgreSQL when a server answers)
+test: install-test
+	$(BIN)/pytest
+
+lint: install-test
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Jangkau's sync protocol, framework-free: clocks, merge rules and referral status."""
