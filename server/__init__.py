@@ -31,6 +31,15 @@ def register_extensions(app: Flask) -> None:
     migrations = Path(__file__).parent / "migrations"
     # render_as_batch lets Alembic alter tables on SQLite too.
     migrate.init_app(app, db, directory=str(migrations), render_as_batch=True)
+    # Every write of a synced row, by any path, takes the next change sequence.
+    from flask_sqlalchemy.session import Session
+
+    from sync import sequence
+
+    from .models import ConflictEntry
+    from .models import SyncedRecord
+
+    sequence.install(Session, (SyncedRecord, ConflictEntry))
 
 
 def register_blueprints(app: Flask) -> None:

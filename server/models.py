@@ -284,3 +284,54 @@ class AuditEntry(db.Model):
     entity_id: so.Mapped[str | None] = so.mapped_column(sa.String(36), index=True)
     detail: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
     address: so.Mapped[str | None] = so.mapped_column(sa.String(45))
+
+
+class SyncCounter(db.Model):
+    """Named counters of the sync: `change_seq` (the last change sequence handed out) and
+    `purged_below` (cursors under it are older than the kept tombstones).
+
+    Writers take the `change_seq` row lock for the rest of their transaction, so change
+    sequences commit in order and a pull cursor never skips one.
+    """
+
+    __tablename__ = "sync_counters"
+
+    name: so.Mapped[str] = so.mapped_column(sa.String(20), primary_key=True)
+    value: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+
+
+class SyncClient(db.Model):
+    """One installed app on one device: the last mutation it had applied, and its scope."""
+
+    __tablename__ = "sync_clients"
+
+    client_id: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    last_mutation_id: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+    # A digest of the user's scope at the last sync; a change means the client must reset.
+    scope_key: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConflictEntry(db.Model):
+    """A value that lost a merge, kept with the value that won, so no edit is lost silently."""
+
+    __tablename__ = "conflicts"
+
+    id: so.Mapped[str] = so.mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    entity: so.Mapped[str] = so.mapped_column(sa.String(30))
+    record_id: so.Mapped[str] = so.mapped_column(sa.String(36), index=True)
+    field: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    reason: so.Mapped[str] = so.mapped_column(sa.String(40))
+    winning_value: so.Mapped[object | None] = so.mapped_column(sa.JSON)
+    winning_hlc: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    winning_author_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    losing_value: so.Mapped[object | None] = so.mapped_column(sa.JSON)
+    losing_hlc: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    losing_author_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    resolved_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    # Conflicts sync to phones too, for the conflict review screen.
+    change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)

@@ -18,7 +18,7 @@ POSTGRES_URL = os.environ.get(
     "JANGKAU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 # Tables kept between tests: reference data that no test changes.
-KEPT_TABLES = {"regions", "alembic_version"}
+KEPT_TABLES = {"regions", "alembic_version", "sync_counters"}
 
 DESA_A = "32.09.01.2008"  # Waled Desa, kecamatan Waled
 DESA_B = "32.09.02.2008"  # a desa in Ciledug
@@ -83,6 +83,7 @@ def _empty_tables() -> None:
     else:
         for table in tables:
             db.session.execute(table.delete())
+    db.session.execute(sa.text("UPDATE sync_counters SET value = 0"))
     db.session.commit()
 
 
