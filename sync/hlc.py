@@ -26,8 +26,8 @@ MAX_COUNTER = 10**COUNTER_DIGITS - 1
 # Node ids are kept short and simple so that an encoded HLC fits a 64-character column.
 MAX_NODE_LEN = 40
 
-_NODE_RE = re.compile(r"[A-Za-z0-9._:-]{1,%d}" % MAX_NODE_LEN)
-_HLC_RE = re.compile(r"(\d{%d})-(\d{%d})-(.+)" % (WALL_DIGITS, COUNTER_DIGITS))
+_NODE_RE = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_NODE_LEN}}}")
+_HLC_RE = re.compile(rf"(\d{{{WALL_DIGITS}}})-(\d{{{COUNTER_DIGITS}}})-(.+)")
 
 
 class HLCError(ValueError):

@@ -1,0 +1,172 @@
+"""Referral status: derived from the referral's append-only events, the same everywhere.
+
+A referral's status is never written directly.  Each change is an insert-only event
+``{id, referral_id, kind: "status" | "note", status, hlc, author_role, ...}``; the status
+is the fold of the status events sorted by ``(hlc, id)``.  An event whose transition is
+not allowed from the status reached so far (say a withdrawal that arrives after the person
+was already served) stays in the history, flagged with a reason, and is not applied.
+Sorting first makes the result independent of the order in which events arrived.
+
+``author_role`` must be set by the server from the authenticated account, never taken
+from the client's word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# A referral that is still only on the phone; the server never sees this status.
+DRAFT = "draf"
+DRAFT_LABEL = "Draf"
+
+STATUSES = (
+    "terkirim",
+    "diterima",
+    "dijadwalkan",
+    "dilayani",
+    "dirujuk_lanjut",
+    "selesai",
+    "tidak_hadir",
+    "dibatalkan",
+)
+
+STATUS_LABELS = {
+    "terkirim": "Terkirim",
+    "diterima": "Diterima",
+    "dijadwalkan": "Dijadwalkan",
+    "dilayani": "Sedang dilayani",
+    "dirujuk_lanjut": "Dirujuk ke mitra",
+    "selesai": "Selesai",
+    "tidak_hadir": "Tidak hadir",
+    "dibatalkan": "Dibatalkan",
+}
+
+#: Statuses after which nothing more happens.
+TERMINAL = frozenset({"selesai", "dibatalkan"})
+#: Closed for lists and reports; a no-show can still be given a new appointment.
+CLOSED = frozenset({"selesai", "tidak_hadir", "dibatalkan"})
+
+#: Allowed transitions; ``None`` is "no status yet": the first event must be terkirim.
+#: Self-transitions are listed where repeating means something: a new appointment, another
+#: service session, a forward to a second partner.
+TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"terkirim"}),
+    "terkirim": frozenset({"diterima", "dijadwalkan", "dilayani", "dirujuk_lanjut", "dibatalkan"}),
+    "diterima": frozenset({"dijadwalkan", "dilayani", "dirujuk_lanjut", "dibatalkan"}),
+    "dijadwalkan": frozenset(
+        {"dijadwalkan", "dilayani", "dirujuk_lanjut", "tidak_hadir", "dibatalkan"}
+    ),
+    "dilayani": frozenset({"dilayani", "dijadwalkan", "dirujuk_lanjut", "selesai"}),
+    "dirujuk_lanjut": frozenset(
+        {"dirujuk_lanjut", "dijadwalkan", "dilayani", "selesai", "tidak_hadir", "dibatalkan"}
+    ),
+    "tidak_hadir": frozenset({"dijadwalkan"}),
+    "selesai": frozenset(),
+    "dibatalkan": frozenset(),
+}
+
+#: Which statuses each role may set (the transition must also be in TRANSITIONS).
+ROLE_STATUSES: dict[str, frozenset[str]] = {
+    # Villages and community groups send referrals and may withdraw one not yet served.
+    "officer": frozenset({"terkirim", "dibatalkan"}),
+    "community": frozenset({"terkirim", "dibatalkan"}),
+    # The LTSA desk runs the referral; withdrawing is the sender's decision, not theirs.
+    "ltsa": frozenset(STATUSES) - {"dibatalkan"},
+    # Partners (SBMI, WCC) act only on referrals forwarded to them.
+    "partner": frozenset({"dilayani", "selesai", "tidak_hadir"}),
+    "admin": frozenset(STATUSES),
+}
+
+WITHDRAWING_ROLES = frozenset({"officer", "community"})
+
+
+def can_transition(
+    old: str | None,
+    new: str,
+    role: str,
+    *,
+    served: bool = False,
+    forwarded: bool = False,
+) -> bool:
+    """True if role may move a referral from old (None: no status yet) to new.
+
+    ``served``: the referral has been in dilayani before (then villages may no longer
+    withdraw it).  ``forwarded``: it has been forwarded to a partner before (partners act
+    only then; a current status of dirujuk_lanjut counts as forwarded).
+    """
+    return transition_problem(old, new, role, served=served, forwarded=forwarded) is None
+
+
+def transition_problem(
+    old: str | None,
+    new: str,
+    role: str,
+    *,
+    served: bool = False,
+    forwarded: bool = False,
+) -> str | None:
+    """None if the transition is allowed, else the reason code it is not."""
+    if new not in STATUS_LABELS:
+        return "unknown_status"
+    if new not in TRANSITIONS.get(old, frozenset()):
+        return "transition_not_allowed"
+    if new not in ROLE_STATUSES.get(role, frozenset()):
+        return "role_not_allowed"
+    if role in WITHDRAWING_ROLES and new == "dibatalkan" and served:
+        return "already_served"
+    if role == "partner" and not (forwarded or old == "dirujuk_lanjut"):
+        return "not_forwarded"
+    return None
+
+
+def event_order(event: dict) -> tuple[str, str]:
+    """The sort key of an event: (hlc, id), a total order every replica agrees on."""
+    return (event["hlc"], event["id"])
+
+
+def replay(events: Iterable[dict]) -> list[dict]:
+    """The status history: one entry per status event, in order, applied or flagged.
+
+    Each entry is ``{"id", "status", "from", "applied": bool, "reason": str | None}``;
+    notes are left out.
+    """
+    history = []
+    status: str | None = None
+    served = forwarded = False
+    for event in sorted(events, key=event_order):
+        if event.get("kind") != "status":
+            continue
+        new = event.get("status")
+        reason = transition_problem(
+            status, new, event.get("author_role"), served=served, forwarded=forwarded
+        )
+        history.append(
+            {
+                "id": event["id"],
+                "status": new,
+                "from": status,
+                "applied": reason is None,
+                "reason": reason,
+            }
+        )
+        if reason is None:
+            status = new
+            served = served or new == "dilayani"
+            forwarded = forwarded or new == "dirujuk_lanjut"
+    return history
+
+
+def derive_status(events: Iterable[dict]) -> tuple[str | None, list[dict]]:
+    """Fold a referral's events into (status, flagged).
+
+    ``status`` is None if no terkirim event has arrived yet.  ``flagged`` lists the status
+    events that were kept but not applied, in order, as ``{"id", "reason"}``.
+    """
+    status = None
+    flagged = []
+    for entry in replay(events):
+        if entry["applied"]:
+            status = entry["status"]
+        else:
+            flagged.append({"id": entry["id"], "reason": entry["reason"]})
+    return status, flagged
