@@ -19,7 +19,7 @@ def _database_url(instance_path: str) -> str:
 
 
 def _secret_key(instance_path: str) -> str:
-    """The SECRET_KEY from the environment, or one generated once and kept in the instance folder."""
+    """SECRET_KEY from the environment, or one generated once and kept in the instance folder."""
     key = os.environ.get("SECRET_KEY", "").strip()
     if key:
         return key

@@ -34,10 +34,13 @@ TOPICS = {
         "Risiko TPPO, narkoba, radikalisme dan kesehatan (termasuk kesehatan reproduksi)",
         "Risks of trafficking, narcotics, radicalisation and health (incl. reproductive)",
     ),
-    "hukum_budaya_tujuan": ("Hukum dan budaya negara tujuan", "Destination-country law and culture"),
-    "perjanjian_kerja": ("Perjanjian penempatan dan perjanjian kerja", "Placement and employment contracts"),
+    "hukum_budaya_tujuan": (
+        "Hukum dan budaya negara tujuan", "Destination-country law and culture"),
+    "perjanjian_kerja": (
+        "Perjanjian penempatan dan perjanjian kerja", "Placement and employment contracts"),
     "p3mi_terdaftar": ("P3MI terdaftar", "Registered placement agencies (P3MI)"),
-    "negara_tujuan": ("Negara tujuan terbuka dan tertutup", "Open and closed destination countries"),
+    "negara_tujuan": (
+        "Negara tujuan terbuka dan tertutup", "Open and closed destination countries"),
     "saluran_pengaduan": ("Saluran pengaduan", "Complaint channels"),
 }
 
@@ -114,7 +117,8 @@ CONSENT_METHODS = {
 CONSENT_PURPOSES = {
     "pencatatan": ("Pencatatan calon PMI oleh desa", "Recording by the village"),
     "rujukan_ltsa": ("Rujukan ke LTSA", "Referral to the LTSA"),
-    "rujukan_mitra": ("Rujukan ke organisasi mitra (SBMI, WCC)", "Referral to partner organisations"),
+    "rujukan_mitra": (
+        "Rujukan ke organisasi mitra (SBMI, WCC)", "Referral to partner organisations"),
     "kontak_lanjutan": ("Dihubungi untuk tindak lanjut", "Follow-up contact"),
 }
 
@@ -132,7 +136,8 @@ SERVICES = {
     "pengaduan_kasus": ("Pengaduan dan penanganan kasus", "Complaint and case handling"),
     "bantuan_hukum": ("Bantuan hukum", "Legal aid"),
     "konseling_psikososial": ("Konseling psikososial", "Psychosocial counselling"),
-    "layanan_responsif_gender": ("Layanan kekerasan berbasis gender", "Gender-based violence services"),
+    "layanan_responsif_gender": (
+        "Layanan kekerasan berbasis gender", "Gender-based violence services"),
     "pelatihan": ("Pelatihan", "Training"),
     # LTSA desks
     "ak1_antarkerja": ("Kartu AK/I (pencari kerja)", "Job-seeker card"),

@@ -125,7 +125,8 @@ class SyncedRecord:
 
     `change_seq` is the server change sequence of the last change (pulls read above a
     cursor); `field_clocks` maps each field to the HLC of the write that set it;
-    `deleted_hlc` marks a tombstone.
+    `deleted_hlc` marks a tombstone; `sync_meta` keeps the rest of the merge bookkeeping
+    (who wrote each field, what the writer had seen, who deleted), see sync/merge.py.
     """
 
     id: so.Mapped[str] = so.mapped_column(sa.String(36), primary_key=True, default=new_uuid)
@@ -137,6 +138,7 @@ class SyncedRecord:
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
     field_clocks: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
     deleted_hlc: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    sync_meta: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
 
 
 class OutreachVisit(SyncedRecord, db.Model):

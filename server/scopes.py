@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from .errors import ApiError
 from .extensions import db
+from .models import CommunityGroup
 from .models import Consent
 from .models import MigrationPlan
 from .models import OutreachVisit
@@ -68,6 +69,14 @@ def persons_readable(user: User):
     return _FALSE
 
 
+def community_groups_readable(user: User):
+    """Officers and community members see their desa's groups; the others see all of them
+    (a group is a name and a desa, no personal data)."""
+    if user.role in ("officer", "community"):
+        return CommunityGroup.desa_code == user.desa_code
+    return _TRUE
+
+
 def _child_of_person(model, user: User):
     return model.person_id.in_(sa.select(Person.id).where(persons_readable(user)))
 
@@ -81,6 +90,7 @@ READABLE = {
     ),
     Consent: lambda user: _child_of_person(Consent, user),
     MigrationPlan: lambda user: _child_of_person(MigrationPlan, user),
+    CommunityGroup: community_groups_readable,
 }
 
 

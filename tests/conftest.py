@@ -151,3 +151,15 @@ def make_account(app, client):
         return Account(user.id, username, role, response.get_json()["token"])
 
     return make
+
+
+@pytest.fixture
+def fast_passwords(monkeypatch):
+    """Cheap Argon2 parameters, for tests that log in many accounts (login itself is tested
+    with the real parameters in test_accounts.py)."""
+    from argon2 import PasswordHasher
+
+    from server import passwords
+
+    monkeypatch.setattr(passwords, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))

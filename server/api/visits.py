@@ -1,0 +1,127 @@
+"""Outreach visits (kunjungan penjangkauan): list, read, record, correct."""
+
+import sqlalchemy as sa
+from flask import g
+
+from .. import audit
+from .. import auth
+from .. import scopes
+from ..errors import ApiError
+from ..extensions import db
+from ..models import CommunityGroup
+from ..models import OutreachVisit
+from ..models import User
+from ..models import new_uuid
+from ..schemas.records import VisitPageSchema
+from ..schemas.records import VisitQuerySchema
+from ..schemas.records import VisitSchema
+from ..schemas.records import visit_page_schema
+from ..schemas.records import visit_patch_schema
+from ..schemas.records import visit_query_schema
+from ..schemas.records import visit_schema
+from . import api_bp
+from .openapi import doc
+from .util import json_body
+from .util import paginate
+from .util import query_args
+from .util import replayed
+from .util import stamp_write
+
+
+def get_visit(user: User, visit_id: str) -> OutreachVisit:
+    """A visit the user may read and that was not deleted; 404 otherwise."""
+    visit = scopes.get_readable(user, OutreachVisit, visit_id)
+    if visit.deleted_hlc is not None:
+        raise ApiError(404, "Data tidak ditemukan.", "Record not found.")
+    return visit
+
+
+def group_for(user: User, desa_code: str, group_id: str | None) -> str | None:
+    """The community group a visit is recorded for: a member's own, or one of the desa's."""
+    if user.role == "community":
+        return user.community_group_id
+    if group_id is None:
+        return None
+    group = db.session.get(CommunityGroup, group_id)
+    if group is None or group.desa_code != desa_code:
+        raise ApiError(422, fields={"community_group_id": [{
+            "id": "Kelompok ini tidak ada di desa kunjungan.",
+            "en": "This group is not in the visit's desa."}]})
+    return group.id
+
+
+def create_visit(user: User, data: dict) -> tuple[OutreachVisit, bool]:
+    """Record a visit; returns (visit, created). A repeated create returns the stored one."""
+    scopes.check_visit_write(user, data["desa_code"], data["community_group_id"])
+    if visit := replayed(user, OutreachVisit, data.get("id")):
+        return visit, False
+    data["community_group_id"] = group_for(user, data["desa_code"], data["community_group_id"])
+    visit = OutreachVisit(**(data | {"id": data.get("id") or new_uuid()}), created_by_id=user.id)
+    db.session.add(visit)
+    stamp_write(visit, data, user)
+    audit.record("create", "visit", visit.id, {"fields": sorted(data)})
+    return visit, True
+
+
+def update_visit(user: User, visit: OutreachVisit, data: dict) -> OutreachVisit:
+    """Change the fields given; a move to another desa must be allowed there too."""
+    scopes.check_visit_write(user, visit.desa_code, None, visit)
+    desa_code = data.get("desa_code", visit.desa_code)
+    scopes.check_visit_write(user, desa_code, data.get("community_group_id"))
+    if "community_group_id" in data or desa_code != visit.desa_code:
+        data["community_group_id"] = group_for(
+            user, desa_code, data.get("community_group_id", visit.community_group_id))
+    for name, value in data.items():
+        setattr(visit, name, value)
+    stamp_write(visit, data, user)
+    audit.record("update", "visit", visit.id, {"fields": sorted(data)})
+    return visit
+
+
+@api_bp.get("/visits")
+@auth.login_required()
+@doc(query=VisitQuerySchema, response=VisitPageSchema, paged=True)
+def list_visits():
+    """Visits in the user's scope, newest first."""
+    args = query_args(visit_query_schema)
+    select = sa.select(OutreachVisit).where(
+        scopes.readable(g.user, OutreachVisit), OutreachVisit.deleted_hlc.is_(None))
+    for name in ("desa_code", "community_group_id", "visit_type"):
+        if name in args:
+            select = select.where(getattr(OutreachVisit, name) == args[name])
+    if "date_from" in args:
+        select = select.where(OutreachVisit.visit_date >= args["date_from"])
+    if "date_to" in args:
+        select = select.where(OutreachVisit.visit_date <= args["date_to"])
+    select = select.order_by(OutreachVisit.visit_date.desc(), OutreachVisit.created_at.desc(),
+                             OutreachVisit.id)
+    return visit_page_schema.dump(paginate(select))
+
+
+@api_bp.get("/visits/<visit_id>")
+@auth.login_required()
+@doc(response=VisitSchema)
+def get_visit_view(visit_id):
+    """One visit."""
+    return visit_schema.dump(get_visit(g.user, visit_id))
+
+
+@api_bp.post("/visits")
+@auth.login_required()
+@doc(body=VisitSchema, response=VisitSchema, status=201, errors=(403, 409))
+def create_visit_view():
+    """Record a visit; the client may choose its UUID. Sent again, it answers 200."""
+    visit, created = create_visit(g.user, visit_schema.load(json_body()))
+    db.session.commit()
+    return visit_schema.dump(visit), 201 if created else 200
+
+
+@api_bp.patch("/visits/<visit_id>")
+@auth.login_required()
+@doc(body=visit_patch_schema, response=VisitSchema, errors=(403,))
+def update_visit_view(visit_id):
+    """Correct some fields of a visit."""
+    visit = get_visit(g.user, visit_id)
+    update_visit(g.user, visit, visit_patch_schema.load(json_body()))
+    db.session.commit()
+    return visit_schema.dump(visit)

@@ -1,0 +1,383 @@
+"""Apply a push and build a pull, in one database transaction: takes a SQLAlchemy session.
+
+The server describes each synced entity with an `EntitySpec` (its model, how to load and
+dump its fields, and who may read and write it); this module knows nothing of HTTP or of
+Flask, only of the session and the merge rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import ValidationError
+
+from . import hlc as hlc_mod
+from . import merge
+from . import sequence
+from .protocol import MAX_CLOCK_SKEW_MS
+from .protocol import PROTOCOL_VERSION
+
+SERVER_NODE = "server"
+META_KEYS = ("_authors", "_bases", "_deleted_by", "_deleted_base")
+
+
+class Refusal(Exception):
+    """One mutation refused: it is reported by id with a reason, and the batch goes on."""
+
+    def __init__(self, reason: str, message_id: str, message_en: str,
+                 fields: dict | None = None) -> None:
+        super().__init__(message_en)
+        self.reason = reason
+        self.message_id = message_id
+        self.message_en = message_en
+        self.fields = fields
+
+    def as_dict(self, mutation_id: int) -> dict:
+        out = {"mutation_id": mutation_id, "reason": self.reason,
+               "message": {"id": self.message_id, "en": self.message_en}}
+        if self.fields:
+            out["fields"] = self.fields
+        return out
+
+
+@dataclass
+class EntitySpec:
+    """How the engine reads and writes one kind of synced record."""
+
+    name: str
+    model: type
+    kind: dict
+    # JSON fields -> Python values (marshmallow load); raises ValidationError.
+    load: Callable[[dict, bool], dict]
+    # A row -> its synced fields as JSON.
+    dump: Callable[[Any], dict]
+    # The WHERE clause of what a user may read.
+    readable: Callable[[Any], Any]
+    # Raise Refusal unless the user may write the record (before: row or None; after: values).
+    authorize: Callable[[Any, Any, dict], None]
+    # Fields the server sets on a row (derived, never from the client), after the merge.
+    prepare: Callable[[Any, Any, Any, bool], None] | None = None
+    # Work after a row is written (e.g. deriving a referral's status from its events).
+    after_write: Callable[[Any, Any, Any], None] | None = None
+    # Server-set fields sent to clients beside the synced ones (status, labels, flags).
+    derived: Callable[[Any], dict] | None = None
+
+
+@dataclass
+class PushResult:
+    last_mutation_id: int
+    applied: list[int] = dc_field(default_factory=list)
+    skipped: list[int] = dc_field(default_factory=list)
+    refused: list[dict] = dc_field(default_factory=list)
+    clamped: dict[int, str] = dc_field(default_factory=dict)
+    conflicts: int = 0
+
+
+class BatchInvalid(Exception):
+    """The batch cannot be applied at all; nothing of it is written."""
+
+    def __init__(self, errors: dict) -> None:
+        super().__init__("invalid batch")
+        self.errors = errors
+
+
+def scope_key(user) -> str:
+    """A digest of what decides a user's scope; a change tells the client to reset."""
+    raw = "|".join(str(x) for x in (user.id, user.role, user.desa_code, user.organisation_id,
+                                    user.community_group_id))
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def to_record(spec: EntitySpec, row) -> dict:
+    """A database row as a merge record: its synced fields plus bookkeeping."""
+    record = merge.new_record(row.id)
+    record.update(spec.dump(row))
+    record["_clocks"] = dict(row.field_clocks or {})
+    meta = row.sync_meta or {}
+    for key in META_KEYS:
+        if key in meta:
+            record[key] = meta[key]
+    record["_deleted"] = row.deleted_hlc
+    return record
+
+
+def _store_record(row, record: dict) -> None:
+    row.field_clocks = dict(record["_clocks"])
+    row.sync_meta = {key: record.get(key) for key in META_KEYS}
+    row.deleted_hlc = record["_deleted"]
+
+
+def validate_batch(registry: dict[str, EntitySpec], mutations: list[dict]) -> list[dict]:
+    """Check every mutation's entity, op and field types before anything is written.
+
+    Returns the mutations with their fields normalised (e.g. a phone number in E.164), so
+    the merge compares the values that will be stored. Raises BatchInvalid naming each bad
+    mutation by id.
+    """
+    errors: dict = {}
+    out = []
+    for m in mutations:
+        mid = m["mutation_id"]
+        spec = registry.get(m["entity"])
+        if spec is None:
+            errors[str(mid)] = {"entity": ["Unknown entity."]}
+            continue
+        try:
+            node = hlc_mod.node_of(m["hlc"])
+            candidate = dict(m, node=node, client_id="-", author=None)
+            merge.check_mutation(candidate, spec.kind)
+        except (merge.MergeRefused, hlc_mod.HLCError) as e:
+            reason = getattr(e, "reason", "bad_hlc")
+            errors[str(mid)] = {"op": [f"Mutation refused ({reason})."]}
+            continue
+        try:
+            loaded = spec.load(m["fields"], True) if m["fields"] else {}
+        except ValidationError as e:
+            errors[str(mid)] = {"fields": e.messages}
+            continue
+        out.append(dict(m, fields=_json_fields(spec, loaded, m["fields"])))
+    if errors:
+        raise BatchInvalid(errors)
+    return out
+
+
+def _json_fields(spec: EntitySpec, loaded: dict, sent: dict) -> dict:
+    # Normalised values, as JSON, for exactly the fields the client sent.
+    dumped = spec.dump(_Values(loaded))
+    return {name: dumped.get(name, sent[name]) for name in sent}
+
+
+class _Values:
+    """Attribute access over a dict of loaded values, so a row dumper can dump it."""
+
+    def __init__(self, values: dict) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def get_client(session, client_model, client_id: str, user, *, create: bool = True):
+    """The sync client row, locked by the change-sequence lock the push already holds."""
+    client = session.get(client_model, client_id)
+    if client is not None and client.user_id != user.id:
+        raise BatchInvalid({"client_id": [
+            "This client_id belongs to another account; log out and in again."]})
+    if client is None and create:
+        client = client_model(client_id=client_id, user_id=user.id, last_mutation_id=0,
+                              scope_key=scope_key(user))
+        session.add(client)
+    return client
+
+
+def push(session, registry: dict[str, EntitySpec], client, user, mutations: list[dict],
+         conflict_model, *, now_ms: int | None = None) -> PushResult:
+    """Apply a validated batch in order, each mutation at most once, in this transaction.
+
+    A mutation id at or below the client's last applied id is skipped (a retry). A refused
+    mutation writes nothing, is reported with its reason, and counts as handled: the client
+    keeps it for the user to fix and sends the fix as a new mutation.
+    """
+    now_ms = hlc_mod.wall_clock_ms() if now_ms is None else now_ms
+    result = PushResult(last_mutation_id=client.last_mutation_id)
+    # Clamped writes of one device keep their order: each follows that node's previous one.
+    last_clamped: dict[str, str] = {}
+    for m in mutations:
+        mid = m["mutation_id"]
+        if mid <= client.last_mutation_id:
+            result.skipped.append(mid)
+            continue
+        node = hlc_mod.node_of(m["hlc"])
+        stamp, was_clamped = hlc_mod.clamp(m["hlc"], now_ms, MAX_CLOCK_SKEW_MS,
+                                           last=last_clamped.get(node))
+        if was_clamped:
+            last_clamped[node] = stamp
+            result.clamped[mid] = stamp
+        mutation = dict(m, hlc=stamp, node=hlc_mod.node_of(stamp), client_id=client.client_id,
+                        author=str(user.id))
+        spec = registry[m["entity"]]
+        savepoint = session.begin_nested()
+        try:
+            result.conflicts += apply_one(session, spec, user, mutation, conflict_model)
+            savepoint.commit()
+            result.applied.append(mid)
+        except Refusal as refusal:
+            savepoint.rollback()
+            result.refused.append(refusal.as_dict(mid))
+        client.last_mutation_id = mid
+    result.last_mutation_id = client.last_mutation_id
+    return result
+
+
+def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model) -> int:
+    """Merge one mutation into its row; returns how many conflict entries it logged."""
+    row = session.get(spec.model, mutation["id"])
+    if row is not None:
+        visible = session.execute(
+            sa.select(spec.model.id).where(spec.model.id == row.id, spec.readable(user))
+        ).first()
+        if visible is None:
+            raise Refusal("not_found", "Data tidak ditemukan.", "Record not found.")
+    before = to_record(spec, row) if row is not None else None
+    try:
+        after, conflicts = merge.apply_mutation(before, mutation, spec.kind)
+    except merge.MergeRefused as e:
+        raise Refusal(e.reason, _merge_refusal_id(e.reason),
+                      f"The change was refused ({e.reason}).") from None
+    try:
+        values = spec.load(merge.plain_fields(after), False)
+    except ValidationError as e:
+        raise Refusal("invalid", "Data tidak valid.", "Invalid data.", fields=e.messages) from None
+    spec.authorize(user, row, values)
+    is_new = row is None
+    if is_new:
+        row = spec.model(id=mutation["id"], created_by_id=user.id)
+        session.add(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    _store_record(row, after)
+    if spec.prepare:
+        spec.prepare(session, user, row, is_new)
+    session.flush()
+    if spec.after_write:
+        spec.after_write(session, user, row)
+    return log_conflicts(session, conflict_model, conflicts)
+
+
+def _merge_refusal_id(reason: str) -> str:
+    return {
+        "insert_only": "Catatan dan riwayat tidak dapat diubah atau dihapus.",
+        "archive_only": "Data warga tidak dihapus; arsipkan saja.",
+        "unknown_field": "Kolom tidak dikenal.",
+    }.get(reason, f"Perubahan ditolak ({reason}).")
+
+
+def _author_id(author: str | None) -> int | None:
+    return int(author) if author and author.isdigit() else None
+
+
+def log_conflicts(session, conflict_model, conflicts: list[dict]) -> int:
+    """Store conflict entries, each once (a retried merge finds the same entries)."""
+    added = 0
+    for c in conflicts:
+        exists = session.execute(sa.select(conflict_model.id).where(
+            conflict_model.entity == c["entity"], conflict_model.record_id == c["id"],
+            conflict_model.field == c["field"], conflict_model.reason == c["reason"],
+            conflict_model.losing_hlc == c["losing_hlc"],
+            conflict_model.winning_hlc == c["winning_hlc"],
+        )).first()
+        if exists:
+            continue
+        session.add(conflict_model(
+            entity=c["entity"], record_id=c["id"], field=c["field"], reason=c["reason"],
+            winning_value=c["winning_value"], winning_hlc=c["winning_hlc"],
+            winning_author_id=_author_id(c["winning_author"]),
+            losing_value=c["losing_value"], losing_hlc=c["losing_hlc"],
+            losing_author_id=_author_id(c["losing_author"]),
+        ))
+        added += 1
+    return added
+
+
+@dataclass
+class PullResult:
+    changes: list[dict]
+    cursor: int
+    more: bool
+    reset: str | None = None
+
+
+def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int,
+         conflict_spec: EntitySpec | None = None) -> PullResult:
+    """The changes after `cursor` that the user may read, oldest first, up to `limit`.
+
+    Reads only up to the committed high-water mark: every change at or below it is
+    committed (writers commit in sequence order), so the new cursor never skips one.
+    """
+    if cursor < sequence.purged_below(session):
+        return PullResult([], 0, False, reset="cursor_expired")
+    top = sequence.high_water(session)
+    if cursor > top:
+        # A cursor from the future: the server's data was restored from a backup.
+        return PullResult([], 0, False, reset="cursor_ahead")
+    specs = list(registry.values()) + ([conflict_spec] if conflict_spec else [])
+    candidates: list[tuple[int, EntitySpec, Any]] = []
+    for spec in specs:
+        model = spec.model
+        rows = session.execute(
+            sa.select(model)
+            .where(model.change_seq > cursor, model.change_seq <= top, spec.readable(user))
+            .order_by(model.change_seq)
+            .limit(limit + 1)
+        ).scalars()
+        candidates.extend((row.change_seq, spec, row) for row in rows)
+    candidates.sort(key=lambda c: c[0])
+    page = candidates[:limit]
+    more = len(candidates) > limit
+    new_cursor = page[-1][0] if more else top
+    changes = [_change(spec, row) for _, spec, row in page]
+    return PullResult(changes, new_cursor, more)
+
+
+def _change(spec: EntitySpec, row) -> dict:
+    if spec.kind.get("pull_only"):
+        return {"entity": spec.name, "id": row.id, "seq": row.change_seq,
+                "record": spec.dump(row)}
+    change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
+              "record": to_record(spec, row)}
+    if spec.derived:
+        change["derived"] = spec.derived(row)
+    return change
+
+
+def server_clock(now_ms: int | None = None) -> dict:
+    """The server's time, for the client to notice a wrong phone date itself."""
+    ms = hlc_mod.wall_clock_ms() if now_ms is None else now_ms
+    return {"server_time_ms": ms,
+            "server_time": dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()}
+
+
+def sync(session, registry, user, request: dict, *, client_model, conflict_model,
+         conflict_spec: EntitySpec | None = None, now_ms: int | None = None) -> dict:
+    """One round trip: push the client's mutations, then pull, in the caller's transaction."""
+    mutations = validate_batch(registry, request["mutations"])
+    if mutations or session.get(client_model, request["client_id"]) is None:
+        # Writers queue here, so sequences commit in order and a client row is made once.
+        sequence.lock_writes(session)
+    client = get_client(session, client_model, request["client_id"], user)
+    response: dict = {"protocol": PROTOCOL_VERSION}
+    key = scope_key(user)
+    scope_changed = client.scope_key != key
+    result = push(session, registry, client, user, mutations, conflict_model, now_ms=now_ms)
+    client.scope_key = key
+    response.update({
+        "last_mutation_id": result.last_mutation_id,
+        "applied": result.applied,
+        "skipped": result.skipped,
+        "refused": result.refused,
+        "clamped": [{"mutation_id": k, "hlc": v} for k, v in result.clamped.items()],
+        "clock": server_clock(now_ms),
+    })
+    if result.clamped:
+        response["clock"]["warning"] = {
+            "id": "Tanggal di HP ini salah. Perbaiki tanggal dan jam di pengaturan HP.",
+            "en": "The phone's date is wrong. Fix the date and time in the phone's settings.",
+        }
+    session.flush()
+    cursor = request["cursor"]
+    if scope_changed and cursor > 0:
+        page = PullResult([], 0, False, reset="scope_changed")
+    else:
+        page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec)
+    response.update({"changes": page.changes, "cursor": page.cursor, "more": page.more,
+                     "reset": page.reset})
+    return response

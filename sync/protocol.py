@@ -1,0 +1,74 @@
+"""The wire format of POST /api/sync: envelope schemas, limits and the protocol version."""
+
+from marshmallow import EXCLUDE
+from marshmallow import RAISE
+from marshmallow import Schema
+from marshmallow import ValidationError
+from marshmallow import fields
+from marshmallow import validate
+from marshmallow import validates_schema
+
+PROTOCOL_VERSION = 1
+
+# Limits (docs/sync-protocol.md): a normal day's work fits in one request.
+MAX_MUTATIONS = 2000
+MAX_FIELDS_PER_MUTATION = 40
+MAX_BODY_BYTES = 8 * 1024 * 1024  # after gzip decompression
+DEFAULT_PULL_LIMIT = 1000
+MAX_PULL_LIMIT = 5000
+# An HLC further ahead of the server clock than this cannot win by it.
+MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+
+HLC_PATTERN = r"^\d{15}-\d{5}-[A-Za-z0-9_.:-]{1,64}$"
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class MutationSchema(Schema):
+    """One change made on a device, in the order the device made it."""
+
+    class Meta:
+        unknown = RAISE
+
+    mutation_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    entity = fields.String(required=True)
+    id = fields.String(required=True, validate=validate.Regexp(UUID_PATTERN))
+    op = fields.String(required=True, validate=validate.OneOf(["insert", "upsert", "delete"]))
+    fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict,
+                          validate=validate.Length(max=MAX_FIELDS_PER_MUTATION))
+    hlc = fields.String(required=True, validate=validate.Regexp(HLC_PATTERN))
+    base = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
+                       load_default=None, allow_none=True)
+
+
+class SyncRequestSchema(Schema):
+    """One request pushes the outbox and pulls what changed since the cursor."""
+
+    class Meta:
+        unknown = RAISE
+
+    protocol = fields.Integer(load_default=PROTOCOL_VERSION,
+                              validate=validate.Equal(PROTOCOL_VERSION))
+    client_id = fields.String(required=True, validate=validate.Regexp(UUID_PATTERN))
+    cursor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+    mutations = fields.List(fields.Nested(MutationSchema), load_default=list,
+                            validate=validate.Length(max=MAX_MUTATIONS))
+    pull_limit = fields.Integer(load_default=DEFAULT_PULL_LIMIT, strict=True,
+                                validate=validate.Range(min=0, max=MAX_PULL_LIMIT))
+
+    @validates_schema
+    def _increasing_ids(self, data, **kwargs):
+        ids = [m["mutation_id"] for m in data.get("mutations", [])]
+        if ids != sorted(set(ids)):
+            raise ValidationError("mutation_id must increase within a batch.", "mutations")
+
+
+class ResolveSchema(Schema):
+    """Choosing a value for a conflict: it becomes a new mutation."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    value = fields.Raw(required=True, allow_none=True)
+
+
+sync_request_schema = SyncRequestSchema()
