@@ -100,7 +100,7 @@ def _has_consent_for_referral(person: Person) -> bool:
     return any(REFERRAL_PURPOSE in purposes for purposes in consents)
 
 
-def _ltsa_organisation_id() -> int | None:
+def ltsa_organisation_id() -> int | None:
     return db.session.execute(
         sa.select(Organisation.id).where(Organisation.kind == "ltsa", Organisation.is_active)
         .order_by(Organisation.id).limit(1)
@@ -126,7 +126,7 @@ def create_referral(user: User, data: dict) -> Referral:
         id=data.get("id") or new_uuid(), person_id=person.id, desa_code=person.desa_code,
         community_group_id=person.community_group_id, services=data["services"],
         reason=data["reason"], case_category=data["case_category"], urgency=data["urgency"],
-        status="terkirim", assigned_organisation_id=_ltsa_organisation_id(),
+        status="terkirim", assigned_organisation_id=ltsa_organisation_id(),
         is_child=bool(is_child(person.birth_date)), created_by_id=user.id,
     )
     db.session.add(referral)

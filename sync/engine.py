@@ -64,7 +64,7 @@ class EntitySpec:
     # Fields the server sets on a row (derived, never from the client), after the merge.
     prepare: Callable[[Any, Any, Any, bool], None] | None = None
     # Work after a row is written (e.g. deriving a referral's status from its events).
-    after_write: Callable[[Any, Any, Any], None] | None = None
+    after_write: Callable[[Any, Any, Any, bool], None] | None = None
     # Server-set fields sent to clients beside the synced ones (status, labels, flags).
     derived: Callable[[Any], dict] | None = None
 
@@ -113,6 +113,31 @@ def _store_record(row, record: dict) -> None:
     row.deleted_hlc = record["_deleted"]
 
 
+def stamp_server_write(row, names, author: str, stamp: str | None = None) -> str:
+    """Book an edit made on the server (the LTSA desk's web actions) as a mutation of the
+    server's node: per field a new clock, the author, and as `base` the clock of the value
+    the user saw and replaced. The merge then treats it exactly like a pushed mutation:
+    a phone's older concurrent edit that arrives later loses to it and is logged.
+    """
+    clocks = dict(row.field_clocks or {})
+    meta = dict(row.sync_meta or {})
+    authors = dict(meta.get("_authors") or {})
+    bases = dict(meta.get("_bases") or {})
+    stamp = stamp or hlc_mod.now(SERVER_NODE, last=max(clocks.values(), default=None))
+    for name in names:
+        if name == "id":
+            continue
+        if name in clocks:
+            bases[name] = clocks[name]
+        else:
+            bases.pop(name, None)
+        clocks[name] = stamp
+        authors[name] = author
+    row.field_clocks = clocks
+    row.sync_meta = meta | {"_authors": authors, "_bases": bases}
+    return stamp
+
+
 def validate_batch(registry: dict[str, EntitySpec], mutations: list[dict]) -> list[dict]:
     """Check every mutation's entity, op and field types before anything is written.
 
@@ -132,9 +157,14 @@ def validate_batch(registry: dict[str, EntitySpec], mutations: list[dict]) -> li
             node = hlc_mod.node_of(m["hlc"])
             candidate = dict(m, node=node, client_id="-", author=None)
             merge.check_mutation(candidate, spec.kind)
-        except (merge.MergeRefused, hlc_mod.HLCError) as e:
-            reason = getattr(e, "reason", "bad_hlc")
-            errors[str(mid)] = {"op": [f"Mutation refused ({reason})."]}
+        except merge.MergeRefused as e:
+            if e.reason == "unknown_field":
+                errors[str(mid)] = {"fields": {e.detail: ["Unknown field."]}}
+            else:
+                errors[str(mid)] = {"op": [f"Mutation refused ({e.reason})."]}
+            continue
+        except hlc_mod.HLCError:
+            errors[str(mid)] = {"hlc": ["Invalid value."]}
             continue
         try:
             loaded = spec.load(m["fields"], True) if m["fields"] else {}
@@ -237,7 +267,8 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model) -
         values = spec.load(merge.plain_fields(after), False)
     except ValidationError as e:
         raise Refusal("invalid", "Data tidak valid.", "Invalid data.", fields=e.messages) from None
-    spec.authorize(user, row, values)
+    with session.no_autoflush:
+        spec.authorize(user, row, values)
     is_new = row is None
     if is_new:
         row = spec.model(id=mutation["id"], created_by_id=user.id)
@@ -246,10 +277,12 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model) -
         setattr(row, name, value)
     _store_record(row, after)
     if spec.prepare:
-        spec.prepare(session, user, row, is_new)
+        # Derived fields are not set yet: nothing may be flushed while they are looked up.
+        with session.no_autoflush:
+            spec.prepare(session, user, row, is_new)
     session.flush()
     if spec.after_write:
-        spec.after_write(session, user, row)
+        spec.after_write(session, user, row, is_new)
     return log_conflicts(session, conflict_model, conflicts)
 
 
@@ -381,3 +414,19 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     response.update({"changes": page.changes, "cursor": page.cursor, "more": page.more,
                      "reset": page.reset})
     return response
+
+
+def apply_server_mutation(session, spec: EntitySpec, user, record_id: str, fields: dict,
+                          conflict_model) -> int:
+    """Apply an edit made on the server through the same merge as a pushed mutation.
+
+    Its HLC is the server's clock, after every clock the record holds, and its base is what
+    the user saw, so it wins and overwrites knowingly. Raises Refusal like a push would.
+    """
+    row = session.get(spec.model, record_id)
+    clocks = dict(row.field_clocks or {}) if row is not None else {}
+    stamp = hlc_mod.now(SERVER_NODE, last=max(clocks.values(), default=None))
+    mutation = {"entity": spec.name, "id": record_id, "op": "upsert", "fields": fields,
+                "hlc": stamp, "node": SERVER_NODE, "client_id": SERVER_NODE, "mutation_id": 0,
+                "author": str(user.id), "base": {name: clocks.get(name) for name in fields}}
+    return apply_one(session, spec, user, mutation, conflict_model)

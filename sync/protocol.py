@@ -33,7 +33,8 @@ class MutationSchema(Schema):
     entity = fields.String(required=True)
     id = fields.String(required=True, validate=validate.Regexp(UUID_PATTERN))
     op = fields.String(required=True, validate=validate.OneOf(["insert", "upsert", "delete"]))
-    fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict,
+    fields_ = fields.Dict(data_key="fields", attribute="fields", keys=fields.String(),
+                          load_default=dict,
                           validate=validate.Length(max=MAX_FIELDS_PER_MUTATION))
     hlc = fields.String(required=True, validate=validate.Regexp(HLC_PATTERN))
     base = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
@@ -72,3 +73,53 @@ class ResolveSchema(Schema):
 
 
 sync_request_schema = SyncRequestSchema()
+
+
+class MessagePairSchema(Schema):
+    id = fields.String(metadata={"description": "Bahasa Indonesia"})
+    en = fields.String(metadata={"description": "English"})
+
+
+class RefusedSchema(Schema):
+    """A mutation that was handled but not applied; the client keeps it for the user."""
+
+    mutation_id = fields.Integer()
+    reason = fields.String()
+    message = fields.Nested(MessagePairSchema)
+    fields_ = fields.Dict(data_key="fields")
+
+
+class ClampedSchema(Schema):
+    mutation_id = fields.Integer()
+    hlc = fields.String(metadata={"description": "The HLC the server stored instead."})
+
+
+class ClockSchema(Schema):
+    server_time_ms = fields.Integer()
+    server_time = fields.String()
+    warning = fields.Nested(MessagePairSchema, metadata={
+        "description": "Present when the phone's date is wrong."})
+
+
+class ChangeSchema(Schema):
+    entity = fields.String()
+    id = fields.String()
+    seq = fields.Integer()
+    record = fields.Dict(metadata={"description": "Synced fields plus merge bookkeeping."})
+    derived = fields.Dict(metadata={"description": "Fields the server sets (status, ...)."})
+
+
+class SyncResponseSchema(Schema):
+    protocol = fields.Integer()
+    last_mutation_id = fields.Integer()
+    applied = fields.List(fields.Integer())
+    skipped = fields.List(fields.Integer())
+    refused = fields.List(fields.Nested(RefusedSchema))
+    clamped = fields.List(fields.Nested(ClampedSchema))
+    clock = fields.Nested(ClockSchema)
+    changes = fields.List(fields.Nested(ChangeSchema))
+    cursor = fields.Integer()
+    more = fields.Boolean()
+    reset = fields.String(allow_none=True, metadata={
+        "description": "cursor_expired, cursor_ahead or scope_changed: drop local data, "
+                       "pull again from cursor 0."})

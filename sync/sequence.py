@@ -58,7 +58,7 @@ def purged_below(session) -> int:
 def set_purged_below(session, value: int) -> None:
     session.execute(sa.update(COUNTERS).where(COUNTERS.c.name == PURGED_BELOW)
                     .values(value=sa.func.max(COUNTERS.c.value, value)
-                            if session.bind.dialect.name == "sqlite"
+                            if session.get_bind().dialect.name == "sqlite"
                             else sa.func.greatest(COUNTERS.c.value, value)))
 
 

@@ -6,9 +6,11 @@ api_bp = Blueprint("api", __name__)
 
 from . import accounts  # noqa: E402,F401
 from . import admin  # noqa: E402,F401
+from . import conflicts  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401
 from . import organisations  # noqa: E402,F401
 from . import persons  # noqa: E402,F401
 from . import referrals  # noqa: E402,F401
 from . import regions  # noqa: E402,F401
+from . import sync  # noqa: E402,F401
 from . import visits  # noqa: E402,F401

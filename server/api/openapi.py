@@ -23,7 +23,8 @@ from ..enums import ROLES
 from . import api_bp
 
 API_VERSION = "1"
-SCHEMA_MODULES = ("server.schemas.accounts", "server.schemas.records", "server.schemas.admin")
+SCHEMA_MODULES = ("server.schemas.accounts", "server.schemas.records", "server.schemas.admin",
+                  "sync.protocol")
 ERROR_STATUSES = {
     400: "Bad request",
     401: "Not logged in, or the session ended",
@@ -31,6 +32,8 @@ ERROR_STATUSES = {
     404: "Not found, or outside the user's scope",
     409: "Conflicts with the record's state",
     422: "Invalid data: `fields` names each field with {id, en} messages",
+    413: "The body is too large (see the limits in docs/sync-protocol.md)",
+    415: "The body must be JSON",
     429: "Too many failed logins; `retry_after_minutes` says when to try again",
 }
 _RULE_ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")

@@ -4,15 +4,15 @@ import sqlalchemy as sa
 from flask import current_app
 from flask import request
 
-from sync import hlc
+from sync import engine
 
 from .. import scopes
 from ..errors import ApiError
 from ..extensions import db
 
 PAGING_ARGS = ("page", "per_page")
-# The HLC node id of writes the server makes itself (as in sync.engine).
-SERVER_NODE = "server"
+# The HLC node id of writes the server makes itself.
+SERVER_NODE = engine.SERVER_NODE
 
 
 def json_body() -> dict:
@@ -77,25 +77,5 @@ def replayed(user, model, record_id: str | None):
 
 
 def stamp_write(row, names, user, stamp: str | None = None) -> None:
-    """Book a write made through the API as a sync push books it: per field a clock, the
-    author, and the clock of the value it replaced (the user saw that one).
-
-    The merge treats a field without a clock as never written: an API write left without
-    one would lose silently to any phone edit, past the conflict log.
-    """
-    clocks = dict(row.field_clocks or {})
-    meta = dict(row.sync_meta or {})
-    authors = dict(meta.get("_authors") or {})
-    bases = dict(meta.get("_bases") or {})
-    stamp = stamp or hlc.now(SERVER_NODE, last=max(clocks.values(), default=None))
-    for name in names:
-        if name == "id":
-            continue
-        if name in clocks:
-            bases[name] = clocks[name]
-        else:
-            bases.pop(name, None)
-        clocks[name] = stamp
-        authors[name] = str(user.id)
-    row.field_clocks = clocks
-    row.sync_meta = meta | {"_authors": authors, "_bases": bases}
+    """Book an API write as a mutation of the server's node (see sync.engine)."""
+    engine.stamp_server_write(row, names, str(user.id), stamp=stamp)

@@ -1,0 +1,111 @@
+"""POST /api/sync: the HTTP side of the sync protocol (docs/sync-protocol.md)."""
+
+import gzip
+import json
+import zlib
+
+from flask import current_app
+from flask import g
+from flask import request
+
+from sync import engine
+from sync.protocol import MAX_BODY_BYTES
+from sync.protocol import SyncRequestSchema
+from sync.protocol import SyncResponseSchema
+from sync.protocol import sync_request_schema
+
+from .. import audit
+from ..auth import login_required
+from ..errors import ApiError
+from ..extensions import db
+from ..models import ConflictEntry
+from ..models import SyncClient
+from ..sync_registry import build_registry
+from ..sync_registry import conflict_spec
+from ..validation import bilingual_fields
+from . import api_bp
+from .openapi import doc
+
+# Responses smaller than this are not worth compressing.
+GZIP_MIN_BYTES = 1024
+
+
+def sync_registry():
+    # Built once per app: the specs hold schema instances, reused by every request.
+    ext = current_app.extensions
+    if "jangkau_sync" not in ext:
+        registry = build_registry()
+        ext["jangkau_sync"] = (registry, conflict_spec(registry))
+    return ext["jangkau_sync"]
+
+
+def _request_json() -> dict:
+    """The body as JSON; a gzip body is inflated up to MAX_BODY_BYTES, never further."""
+    raw = request.get_data(cache=False)
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            raw = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+        except zlib.error:
+            raise ApiError(400, "Isi gzip rusak.", "The gzip body is corrupt.") from None
+        if len(raw) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+            raise ApiError(413, f"Data terlalu besar: maksimal {MAX_BODY_BYTES} byte "
+                                "setelah dibuka.",
+                           f"Too large: at most {MAX_BODY_BYTES} bytes once decompressed.")
+    if not request.mimetype == "application/json":
+        raise ApiError(415)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "Isi permintaan bukan JSON yang valid.",
+                       "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "Isi permintaan harus berupa objek JSON.",
+                       "The body must be a JSON object.")
+    return data
+
+
+@api_bp.post("/sync")
+@doc(body=SyncRequestSchema, response=SyncResponseSchema, errors=(413, 415))
+@login_required()
+def sync_round_trip():
+    """Push the outbox and pull the changes since the cursor, in one transaction."""
+    data = sync_request_schema.load(_request_json())
+    registry, conflicts = sync_registry()
+    try:
+        response = engine.sync(db.session, registry, g.user, data, client_model=SyncClient,
+                               conflict_model=ConflictEntry, conflict_spec=conflicts)
+    except engine.BatchInvalid as e:
+        db.session.rollback()
+        raise ApiError(422, "Sebagian perubahan tidak valid; tidak ada yang disimpan. "
+                            "Pisahkan perubahan yang disebut lalu kirim sisanya.",
+                       "Some changes are invalid; nothing was saved. Set the named "
+                       "mutations aside and send the rest.",
+                       fields=bilingual_fields({"mutations": e.errors})) from None
+    for refusal in response["refused"]:
+        if "fields" in refusal:
+            refusal["fields"] = bilingual_fields(refusal["fields"])
+    _audit(response, len(data["mutations"]))
+    db.session.commit()
+    return _compressed(response)
+
+
+def _audit(response: dict, pushed: int) -> None:
+    pulled: dict = {}
+    persons = []
+    for change in response["changes"]:
+        pulled[change["entity"]] = pulled.get(change["entity"], 0) + 1
+        if change["entity"] == "persons":
+            persons.append(change["id"])
+    if pushed or persons:
+        audit.record("sync", "sync", None, {"pushed": pushed, "applied": len(response["applied"]),
+                                            "pulled": pulled, "person_ids": persons})
+
+
+def _compressed(payload: dict):
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "Vary": "Accept-Encoding"}
+    if len(body) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    return body, 200, headers

@@ -1,0 +1,364 @@
+"""POST /api/sync end to end: push, pull, retries, refusals, conflicts, clocks, scopes."""
+
+import gzip
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from server.extensions import db
+from server.models import ConflictEntry
+from server.models import OutreachVisit
+from server.models import Person
+from server.models import Referral
+from server.models import ReferralEvent
+from server.models import SyncClient
+from server.models import User
+from sync import hlc
+from sync import protocol
+from sync import sequence
+from tests.conftest import DESA_A
+from tests.conftest import DESA_B
+from tests.sync_helpers import VISIT
+from tests.sync_helpers import Phone
+
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+PERSON = {"name": "Siti Nurhasanah", "sex": "P", "birth_date": "1998-04-12",
+          "phone": "0812-3456-7890", "desa_code": DESA_A, "migration_status": "calon_potensial",
+          "lawful_basis": "tugas_publik", "address": "Blok Kliwon RT 02"}
+
+
+def count(model):
+    return db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+
+
+@pytest.fixture
+def officer(make_account):
+    return make_account("officer", desa_code=DESA_A)
+
+
+def test_push_then_pull_on_another_phone(client, officer, make_account):
+    phone = Phone(client, officer)
+    visit_id = phone.new("visits", VISIT)
+    answer = phone.sync()
+    assert answer["applied"] == [1] and answer["refused"] == [] and phone.outbox == []
+    colleague = Phone(client, make_account("officer", desa_code=DESA_A))
+    colleague.sync_all()
+    record = colleague.record("visits", visit_id)
+    assert record["participants_female"] == 11 and record["rt"] == "002"
+    assert record["_clocks"]["notes"].endswith(phone.node)
+    stranger = Phone(client, make_account("officer", desa_code=DESA_B))
+    stranger.sync_all()
+    assert ("visits", visit_id) not in stranger.records
+
+
+def test_one_round_trip_carries_a_days_work(client, officer):
+    phone = Phone(client, officer)
+    for i in range(300):
+        phone.new("visits", dict(VISIT, notes=f"kunjungan {i}"))
+    answer = phone.sync()
+    assert len(answer["applied"]) == 300 and not answer["more"]
+    assert count(OutreachVisit) == 300
+
+
+def test_retry_after_lost_answer_applies_nothing_twice(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    batch = phone.body()
+    first = client.post("/api/sync", json=batch, headers=officer.headers).get_json()
+    # The answer was lost: the phone sends the same batch again.
+    again = client.post("/api/sync", json=batch, headers=officer.headers).get_json()
+    assert first["applied"] == [1] and again["skipped"] == [1] and again["applied"] == []
+    assert count(OutreachVisit) == 1
+    assert again["last_mutation_id"] == 1
+
+
+def test_bad_batch_writes_nothing_and_names_each_mutation(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    phone.new("visits", dict(VISIT, participants_male="banyak"))
+    phone.new("visits", dict(VISIT, colour="merah"))
+    phone.edit("spaceships", "0b6f1c9e-1111-4aaa-8bbb-123456789abc", {"x": 1})
+    error = phone.sync(expect=422)["error"]
+    mutations = error["fields"]["mutations"]
+    assert set(mutations) == {"2", "3", "4"}
+    assert mutations["2"]["fields"]["participants_male"][0]["en"] == "Not a valid integer."
+    assert mutations["2"]["fields"]["participants_male"][0]["id"] == "Harus berupa bilangan bulat."
+    assert "colour" in mutations["3"]["fields"]
+    assert mutations["4"]["entity"][0]["en"] == "Unknown entity."
+    assert count(OutreachVisit) == 0
+    assert db.session.execute(sa.select(SyncClient.last_mutation_id)).scalar() in (None, 0)
+
+
+@pytest.mark.parametrize(("body", "status", "text"), [
+    ({"cursor": 0}, 422, "client_id"),
+    ({"client_id": "nope"}, 422, "client_id"),
+    ({"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "cursor": -1}, 422, "cursor"),
+    ({"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "mutations": [{"entity": "visits"}]},
+     422, "mutations"),
+    ({"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "protocol": 99}, 422, "protocol"),
+])
+def test_malformed_envelopes(client, officer, body, status, text):
+    response = client.post("/api/sync", json=body, headers=officer.headers)
+    assert response.status_code == status
+    assert text in response.get_json()["error"]["fields"]
+
+
+def test_oversize_batch_is_refused_whole(client, officer):
+    phone = Phone(client, officer)
+    for _ in range(protocol.MAX_MUTATIONS + 1):
+        phone.edit("visits", "0b6f1c9e-1111-4aaa-8bbb-123456789abc", {"notes": "x"})
+    error = phone.sync(expect=422)["error"]
+    assert "mutations" in error["fields"]
+    assert count(OutreachVisit) == 0
+
+
+def test_gzip_bomb_is_refused(client, officer, monkeypatch):
+    monkeypatch.setattr("server.api.sync.MAX_BODY_BYTES", 10_000)
+    payload = {"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "pad": " " * 50_000}
+    response = client.post("/api/sync", data=gzip.compress(json.dumps(payload).encode()),
+                           headers=dict(officer.headers, **{"Content-Encoding": "gzip"}),
+                           content_type="application/json")
+    assert response.status_code == 413
+    assert "10000" in response.get_json()["error"]["message"]["en"]
+
+
+def test_gzip_both_ways(client, officer):
+    phone = Phone(client, officer)
+    for i in range(20):
+        phone.new("visits", dict(VISIT, notes=f"catatan {i}"))
+    phone.sync(gzip_body=True)
+    response = client.post("/api/sync", json={"client_id": phone.client_id, "cursor": 0},
+                           headers=dict(officer.headers, **{"Accept-Encoding": "gzip"}))
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert len(json.loads(gzip.decompress(response.data))["changes"]) == 20
+
+
+def test_mutation_outside_scope_is_refused_and_the_rest_goes_on(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", dict(VISIT, desa_code=DESA_B))
+    good = phone.new("visits", VISIT)
+    answer = phone.sync()
+    assert [r["mutation_id"] for r in answer["refused"]] == [1]
+    assert answer["refused"][0]["reason"] == "forbidden"
+    assert answer["refused"][0]["message"]["id"]
+    assert answer["applied"] == [2] and answer["last_mutation_id"] == 2
+    assert db.session.execute(sa.select(OutreachVisit.id)).scalars().all() == [good]
+
+
+def test_editing_a_record_of_another_desa_is_refused(client, officer, make_account):
+    other = Phone(client, make_account("officer", desa_code=DESA_B))
+    visit_id = other.new("visits", dict(VISIT, desa_code=DESA_B))
+    other.sync()
+    phone = Phone(client, officer)
+    phone.edit("visits", visit_id, {"notes": "diubah dari desa lain"})
+    answer = phone.sync()
+    assert answer["refused"][0]["reason"] == "not_found"
+    assert db.session.get(OutreachVisit, visit_id).notes == VISIT["notes"]
+
+
+def test_invalid_value_names_the_mutation_and_field(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    phone.new("visits", dict(VISIT, visit_date="2099-01-01"))
+    error = phone.sync(expect=422)["error"]
+    message = error["fields"]["mutations"]["2"]["fields"]["visit_date"][0]
+    assert message == {"id": "Tanggal tidak boleh di masa depan.",
+                       "en": "The date cannot be in the future."}
+    assert count(OutreachVisit) == 0
+
+
+def test_incomplete_new_record_is_refused_alone(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", {"notes": "lupa jenis dan tanggal"})
+    phone.new("visits", VISIT)
+    answer = phone.sync()
+    refused = answer["refused"][0]
+    assert refused["mutation_id"] == 1 and refused["reason"] == "invalid"
+    assert refused["fields"]["visit_type"][0]["id"] == "Wajib diisi."
+    assert answer["applied"] == [2] and count(OutreachVisit) == 1
+
+
+def test_two_phones_edit_one_field_offline_nothing_lost(client, officer, make_account):
+    a = Phone(client, officer, node="hp-a")
+    b = Phone(client, make_account("officer", desa_code=DESA_A), node="hp-b")
+    visit_id = a.new("visits", VISIT)
+    a.sync()
+    b.sync_all()
+    a.edit("visits", visit_id, {"notes": "versi A"})
+    b.wall_ms = a.wall_ms + 5000  # B edits later
+    b.edit("visits", visit_id, {"notes": "versi B"})
+    b.sync()
+    a.sync()
+    a.sync_all()
+    b.sync_all()
+    assert a.record("visits", visit_id)["notes"] == b.record("visits", visit_id)["notes"]
+    assert db.session.get(OutreachVisit, visit_id).notes == "versi B"
+    entries = db.session.execute(sa.select(ConflictEntry)).scalars().all()
+    assert [(e.field, e.losing_value, e.winning_value) for e in entries] == [
+        ("notes", "versi A", "versi B")]
+    for phone in (a, b):
+        (conflict,) = phone.conflicts.values()
+        assert conflict["losing_value"] == "versi A"
+        assert conflict["losing_author"]["name"].startswith("Uji")
+
+
+def test_conflict_is_resolved_by_a_new_mutation(client, officer, make_account):
+    a = Phone(client, officer, node="hp-a")
+    b = Phone(client, make_account("officer", desa_code=DESA_A), node="hp-b")
+    visit_id = a.new("visits", VISIT)
+    a.sync()
+    a.edit("visits", visit_id, {"participants_female": 12})
+    b.wall_ms = a.wall_ms + 5000
+    b.edit("visits", visit_id, {"participants_female": 13})
+    a.sync()
+    b.sync()
+    listing = client.get("/api/conflicts?open=1", headers=officer.headers).get_json()
+    (entry,) = listing["items"]
+    response = client.post(f"/api/conflicts/{entry['id']}/resolve", json={"value": 12},
+                           headers=officer.headers)
+    assert response.status_code == 200 and response.get_json()["resolved_at"]
+    assert db.session.get(OutreachVisit, visit_id).participants_female == 12
+    a.sync_all()
+    assert a.record("visits", visit_id)["participants_female"] == 12
+    assert a.record("visits", visit_id)["_clocks"]["participants_female"].endswith("-server")
+    assert client.get("/api/conflicts?open=1", headers=officer.headers).get_json()["total"] == 0
+    stranger = make_account("officer", desa_code=DESA_B)
+    assert client.get("/api/conflicts", headers=stranger.headers).get_json()["total"] == 0
+    assert client.post(f"/api/conflicts/{entry['id']}/resolve", json={"value": 1},
+                       headers=stranger.headers).status_code == 404
+
+
+def test_phone_date_far_ahead_cannot_win(client, officer, make_account):
+    honest = Phone(client, officer, node="hp-ok")
+    visit_id = honest.new("visits", VISIT)
+    honest.sync()
+    # A phone whose date is a year ahead edits; a later honest edit must still win.
+    wrong = Phone(client, make_account("officer", desa_code=DESA_A), node="hp-salah",
+                  wall_ms=hlc.wall_clock_ms() + 365 * 86_400_000)
+    wrong.edit("visits", visit_id, {"notes": "dari HP bertanggal salah"})
+    answer = wrong.sync()
+    assert answer["applied"] == [1] and answer["clamped"][0]["mutation_id"] == 1
+    assert answer["clock"]["warning"]["id"].startswith("Tanggal di HP ini salah")
+    stored = db.session.get(OutreachVisit, visit_id)
+    assert hlc.wall_of(stored.field_clocks["notes"]) <= hlc.wall_clock_ms()
+    honest.wall_ms = hlc.wall_clock_ms() + 1000
+    honest.edit("visits", visit_id, {"notes": "koreksi"})
+    honest.sync()
+    db.session.expire_all()
+    assert db.session.get(OutreachVisit, visit_id).notes == "koreksi"
+
+
+def test_pull_pages_never_skip(client, officer, make_account):
+    phone = Phone(client, officer)
+    ids = {phone.new("visits", dict(VISIT, notes=str(i))) for i in range(25)}
+    phone.sync()
+    reader = Phone(client, make_account("officer", desa_code=DESA_A))
+    answers = []
+    answer = reader.sync(pull_limit=7)
+    answers.append(answer)
+    while answer["more"]:
+        answer = reader.sync(pull_limit=7)
+        answers.append(answer)
+    assert len(answers) == 4
+    assert {rid for (_, rid) in reader.records} == ids
+    assert reader.cursor == sequence.high_water(db.session)
+
+
+def test_scope_change_tells_the_client_to_reset(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    phone.sync()
+    user = db.session.get(User, officer.user_id)
+    user.desa_code = DESA_B
+    db.session.commit()
+    answer = phone.sync()
+    assert answer["reset"] == "scope_changed" and answer["cursor"] == 0
+    answer = phone.sync()
+    assert answer["reset"] is None and phone.records == {}
+
+
+def test_cursor_older_than_kept_tombstones_resets(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    phone.sync()
+    sequence.set_purged_below(db.session, phone.cursor + 1)
+    db.session.commit()
+    assert phone.sync()["reset"] == "cursor_expired"
+
+
+def test_delete_leaves_a_tombstone_and_persons_are_never_deleted(client, officer):
+    phone = Phone(client, officer)
+    visit_id = phone.new("visits", VISIT)
+    person_id = phone.new("persons", PERSON)
+    phone.sync()
+    phone.edit("visits", visit_id, {}, op="delete")
+    phone.edit("persons", person_id, {}, op="delete")
+    error = phone.sync(expect=422)["error"]
+    assert set(error["fields"]["mutations"]) == {"4"}
+    phone.outbox = [m for m in phone.outbox if m["mutation_id"] != 4]
+    phone.sync()
+    assert db.session.get(OutreachVisit, visit_id).deleted_hlc is not None
+    assert db.session.get(Person, person_id) is not None
+    phone.sync_all()
+    assert phone.record("visits", visit_id)["_deleted"] is not None
+
+
+def test_referral_made_offline_gets_status_and_late_withdrawal_is_flagged(
+        client, officer, make_account):
+    phone = Phone(client, officer)
+    person_id = phone.new("persons", PERSON)
+    referral_id = phone.new("referrals", {"person_id": person_id,
+                                          "services": ["konsultasi_pra_penempatan"],
+                                          "urgency": "segera", "reason": "Ditawari calo"})
+    answer = phone.sync()
+    assert answer["applied"] == [1, 2]
+    referral = db.session.get(Referral, referral_id)
+    assert referral.status == "terkirim" and referral.desa_code == DESA_A
+    # The LTSA desk, online, starts serving it...
+    ltsa = make_account("ltsa")
+    for status in ("diterima", "dilayani"):
+        r = client.post(f"/api/referrals/{referral_id}/events",
+                        json={"kind": "status", "status": status}, headers=ltsa.headers)
+        assert r.status_code == 201, r.get_json()
+    # ...while the officer, offline and without having pulled, withdraws it afterwards.
+    phone.wall_ms = hlc.wall_clock_ms() + 1000
+    withdrawal_id = phone.new("referral_events", {"referral_id": referral_id, "kind": "status",
+                                                  "status": "dibatalkan"})
+    phone.sync()
+    phone.sync_all()
+    db.session.expire_all()
+    referral = db.session.get(Referral, referral_id)
+    assert referral.status == "dilayani"
+    late = db.session.get(ReferralEvent, withdrawal_id)
+    assert late.flagged and late.flag_reason == "transition_not_allowed"
+    assert phone.records[("referrals", referral_id)]["derived"]["status"] == "dilayani"
+    assert phone.records[("referral_events", withdrawal_id)]["derived"]["flagged"] is True
+    events = db.session.execute(sa.select(ReferralEvent).where(
+        ReferralEvent.referral_id == referral_id)).scalars().all()
+    assert sorted(e.status for e in events) == ["dibatalkan", "diterima", "dilayani", "terkirim"]
+
+
+def test_retried_referral_creates_its_first_event_once(client, officer):
+    phone = Phone(client, officer)
+    person_id = phone.new("persons", PERSON)
+    phone.new("referrals", {"person_id": person_id, "services": ["bantuan_hukum"]})
+    batch = phone.body()
+    for _ in range(2):
+        client.post("/api/sync", json=batch, headers=officer.headers)
+    assert count(ReferralEvent) == 1
+
+
+def test_client_id_of_another_account_is_refused(client, officer, make_account):
+    phone = Phone(client, officer)
+    phone.sync()
+    thief = make_account("officer", desa_code=DESA_A)
+    response = client.post("/api/sync", json={"client_id": phone.client_id},
+                           headers=thief.headers)
+    assert response.status_code == 422
+
+
+def test_sync_requires_login(client):
+    response = client.post("/api/sync", json={"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc"})
+    assert response.status_code == 401
