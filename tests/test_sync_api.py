@@ -337,7 +337,7 @@ def test_referral_made_offline_gets_status_and_late_withdrawal_is_flagged(
     assert phone.records[("referral_events", withdrawal_id)]["derived"]["flagged"] is True
     events = db.session.execute(sa.select(ReferralEvent).where(
         ReferralEvent.referral_id == referral_id)).scalars().all()
-    assert sorted(e.status for e in events) == ["dibatalkan", "diterima", "dilayani", "terkirim"]
+    assert sorted(e.status for e in events) == ["dibatalkan", "dilayani", "diterima", "terkirim"]
 
 
 def test_retried_referral_creates_its_first_event_once(client, officer):
