@@ -149,3 +149,12 @@ def check_person_write(user: User, desa_code: str, record: Person | None = None)
 def check_referral_create(user: User, person: Person) -> None:
     """A referral is made by the village side for a person it may change."""
     check_person_write(user, person.desa_code, person)
+
+
+def check_lawful_basis(user: User, lawful_basis: str) -> None:
+    """Community groups record persons on the basis of consent, never of public task."""
+    # UU PDP Pasal 20: community groups rely on explicit consent; public task is the state's.
+    if user.role == "community" and lawful_basis != "persetujuan":
+        raise ApiError(422, fields={"lawful_basis": [{
+            "id": "Kelompok masyarakat memakai dasar persetujuan.",
+            "en": "Community groups use the persetujuan (consent) basis."}]})

@@ -113,10 +113,7 @@ def _authorize_person(user, row, values):
     if row is not None and row.desa_code != values["desa_code"] and user.role != "admin":
         # Moving a person to another desa is an admin's correction, not a phone's.
         scopes.check_desa_write(user, row.desa_code)
-    if user.role == "community" and values["lawful_basis"] != "persetujuan":
-        raise ApiError(422, fields={"lawful_basis": [{
-            "id": "Kelompok masyarakat mendata warga atas dasar persetujuan.",
-            "en": "Community groups record persons on the basis of consent."}]})
+    scopes.check_lawful_basis(user, values["lawful_basis"])
 
 
 def _authorize_person_child(user, row, values):

@@ -83,13 +83,6 @@ def active_consents(person: Person) -> list[Consent]:
     ).scalars())
 
 
-def _check_lawful_basis(user: User, lawful_basis: str) -> None:
-    # UU PDP Pasal 20: community groups rely on explicit consent; public task is the state's.
-    if user.role == "community" and lawful_basis != "persetujuan":
-        raise _invalid("lawful_basis", "Kelompok masyarakat memakai dasar persetujuan.",
-                       "Community groups use the persetujuan (consent) basis.")
-
-
 def _check_guardian(person: Person, consent: dict) -> None:
     if is_child(person.birth_date) and not consent.get("guardian_name"):
         raise _invalid("guardian_name",
@@ -140,7 +133,7 @@ def create_person(user: User, data: dict) -> tuple[Person, bool]:
     """Register a person, with the consent given at the same time; returns (person, created)."""
     consent = data.pop("consent", None)
     scopes.check_person_write(user, data["desa_code"])
-    _check_lawful_basis(user, data["lawful_basis"])
+    scopes.check_lawful_basis(user, data["lawful_basis"])
     if person := replayed(user, Person, data.get("id")):
         return person, False
     person = Person(**(data | {"id": data.get("id") or new_uuid()}), created_by_id=user.id,
@@ -161,7 +154,7 @@ def update_person(user: User, person: Person, data: dict) -> Person:
     if data.get("desa_code", person.desa_code) != person.desa_code:
         scopes.check_person_write(user, data["desa_code"])
     lawful_basis = data.get("lawful_basis", person.lawful_basis)
-    _check_lawful_basis(user, lawful_basis)
+    scopes.check_lawful_basis(user, lawful_basis)
     if lawful_basis == "persetujuan" and person.lawful_basis != "persetujuan" and not (
         active_consents(person)
     ):
