@@ -7,6 +7,7 @@ never come from a client: they are sent to clients as `derived`.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -262,7 +263,7 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
 
 
 def build_registry() -> dict[str, engine.EntitySpec]:
-    """Every synced entity, in the order a client should apply a pulled page."""
+    """Every synced entity by its name on the wire."""
     return {
         "visits": _spec("visits", OutreachVisit, scopes.visits_readable, _authorize_visit),
         "persons": _spec("persons", Person, scopes.persons_readable, _authorize_person,
@@ -308,8 +309,15 @@ def conflict_dump(row: ConflictEntry) -> dict:
         "winning_author": _author_name(row.winning_author_id),
         "losing_value": row.losing_value, "losing_hlc": row.losing_hlc,
         "losing_author": _author_name(row.losing_author_id),
-        "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
+        "resolved_at": _iso_utc(row.resolved_at),
     }
+
+
+def _iso_utc(moment) -> str | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def _author_name(user_id: int | None) -> dict | None:

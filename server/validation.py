@@ -47,6 +47,13 @@ _TRANSLATIONS = [
      r"Harus antara \1 dan \2."),
     (r"String does not match expected pattern\.", "Format tidak sesuai."),
     (r"Invalid JSON input\.", "Data JSON tidak valid."),
+    # The sync protocol's own messages.
+    (r"Unknown entity\.", "Jenis data tidak dikenal."),
+    (r"Mutation refused \((\w+)\)\.", r"Perubahan ditolak (\1)."),
+    (r"At most (\d+) fields per mutation\.", r"Paling banyak \1 kolom per perubahan."),
+    (r"mutation_id must increase within a batch\.",
+     "mutation_id harus naik di dalam satu kiriman."),
+    (r"Must be equal to (\S+)\.", r"Harus sama dengan \1."),
 ]
 
 
@@ -63,6 +70,8 @@ def translate(message: str) -> str:
 def bilingual_fields(messages) -> dict | list:
     """Turn marshmallow's error messages into {field: [{"id": ..., "en": ...}]}."""
     if isinstance(messages, dict):
+        if set(messages) == {"id", "en"} and all(isinstance(v, str) for v in messages.values()):
+            return messages  # already bilingual
         return {str(k): bilingual_fields(v) for k, v in messages.items()}
     if isinstance(messages, list):
         return [bilingual_fields(m) for m in messages]

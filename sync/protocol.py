@@ -8,6 +8,8 @@ from marshmallow import fields
 from marshmallow import validate
 from marshmallow import validates_schema
 
+from . import hlc
+
 PROTOCOL_VERSION = 1
 
 # Limits (docs/sync-protocol.md): a normal day's work fits in one request.
@@ -17,9 +19,9 @@ MAX_BODY_BYTES = 8 * 1024 * 1024  # after gzip decompression
 DEFAULT_PULL_LIMIT = 1000
 MAX_PULL_LIMIT = 5000
 # An HLC further ahead of the server clock than this cannot win by it.
-MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+MAX_CLOCK_SKEW_MS = hlc.MAX_SKEW_MS
 
-HLC_PATTERN = r"^\d{15}-\d{5}-[A-Za-z0-9_.:-]{1,64}$"
+HLC_PATTERN = rf"^\d{{15}}-\d{{5}}-[A-Za-z0-9_.:-]{{1,{hlc.MAX_NODE_LEN}}}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -35,7 +37,9 @@ class MutationSchema(Schema):
     op = fields.String(required=True, validate=validate.OneOf(["insert", "upsert", "delete"]))
     fields_ = fields.Dict(data_key="fields", attribute="fields", keys=fields.String(),
                           load_default=dict,
-                          validate=validate.Length(max=MAX_FIELDS_PER_MUTATION))
+                          validate=validate.Length(
+                              max=MAX_FIELDS_PER_MUTATION,
+                              error=f"At most {MAX_FIELDS_PER_MUTATION} fields per mutation."))
     hlc = fields.String(required=True, validate=validate.Regexp(HLC_PATTERN))
     base = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
                        load_default=None, allow_none=True)
@@ -54,7 +58,7 @@ class SyncRequestSchema(Schema):
     mutations = fields.List(fields.Nested(MutationSchema), load_default=list,
                             validate=validate.Length(max=MAX_MUTATIONS))
     pull_limit = fields.Integer(load_default=DEFAULT_PULL_LIMIT, strict=True,
-                                validate=validate.Range(min=0, max=MAX_PULL_LIMIT))
+                                validate=validate.Range(min=1, max=MAX_PULL_LIMIT))
 
     @validates_schema
     def _increasing_ids(self, data, **kwargs):

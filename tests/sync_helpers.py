@@ -85,6 +85,10 @@ class Phone:
                 self.conflicts[change["id"]] = change["record"]
             else:
                 self.records[(change["entity"], change["id"])] = change
+                # As the app does: the clock moves past every clock it has seen.
+                for stamp in change["record"].get("_clocks", {}).values():
+                    self.clock = hlc.receive(self.clock or hlc.now(self.node, wall_ms=0),
+                                             stamp, wall_ms=self.wall_ms)
         self.cursor = answer["cursor"]
         return answer
 

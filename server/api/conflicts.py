@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import ConflictEntry
 from ..models import utcnow
 from ..sync_registry import conflict_dump
+from ..validation import bilingual_fields
 from . import api_bp
 from .openapi import doc
 from .sync import sync_registry
@@ -66,8 +67,9 @@ def resolve_conflict(conflict_id):
         engine.apply_server_mutation(db.session, spec, g.user, conflict.record_id,
                                      {conflict.field: data["value"]}, ConflictEntry)
     except engine.Refusal as r:
-        status = {"forbidden": 403, "not_found": 404}.get(r.reason, 409)
-        raise ApiError(status, r.message_id, r.message_en) from None
+        status = {"forbidden": 403, "not_found": 404, "invalid": 422}.get(r.reason, 409)
+        fields = bilingual_fields({"value": r.fields}) if r.fields else None
+        raise ApiError(status, r.message_id, r.message_en, fields=fields) from None
     conflict.resolved_at = utcnow()
     conflict.resolved_by_id = g.user.id
     audit.record("update", conflict.entity, conflict.record_id,
