@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from sync import hlc
 from sync import referral_status
+from sync import sequence
 
 from . import audit
 from . import scopes
@@ -91,7 +92,8 @@ def _new_event(user: User, referral: Referral, data: dict, after: list[ReferralE
     return event
 
 
-def _has_consent_for_referral(person: Person) -> bool:
+def has_consent_for_referral(person: Person) -> bool:
+    """An active consent covers a referral to the LTSA."""
     consents = db.session.execute(
         sa.select(Consent.purposes).where(Consent.person_id == person.id,
                                           Consent.withdrawn_at.is_(None),
@@ -107,6 +109,25 @@ def ltsa_organisation_id() -> int | None:
     ).scalar_one_or_none()
 
 
+def check_can_refer(user: User, person: Person) -> None:
+    """The sender may change the person, who is not archived and, where the lawful basis
+    is consent, has consented to a referral."""
+    scopes.check_referral_create(user, person)
+    if person.archived_at is not None:
+        raise ApiError(409, "Warga ini sudah diarsipkan.", "This person is archived.")
+    if person.lawful_basis == "persetujuan" and not has_consent_for_referral(person):
+        raise _invalid("person_id",
+                       "Warga belum memberi persetujuan untuk dirujuk ke LTSA.",
+                       "The person has not consented to a referral to the LTSA.")
+
+
+def check_village_edit(referral: Referral) -> None:
+    """The village side corrects a referral only until the LTSA acts on it."""
+    if referral.status != "terkirim":
+        raise ApiError(409, "Rujukan sudah ditindaklanjuti LTSA; tambahkan catatan saja.",
+                       "The LTSA has acted on this referral; add a note instead.")
+
+
 def create_referral(user: User, data: dict) -> Referral:
     """Send a person to the LTSA.
 
@@ -115,13 +136,7 @@ def create_referral(user: User, data: dict) -> Referral:
     `terkirim` event.
     """
     person = scopes.get_readable(user, Person, data["person_id"])
-    scopes.check_referral_create(user, person)
-    if person.archived_at is not None:
-        raise ApiError(409, "Warga ini sudah diarsipkan.", "This person is archived.")
-    if person.lawful_basis == "persetujuan" and not _has_consent_for_referral(person):
-        raise _invalid("person_id",
-                       "Warga belum memberi persetujuan untuk dirujuk ke LTSA.",
-                       "The person has not consented to a referral to the LTSA.")
+    check_can_refer(user, person)
     referral = Referral(
         id=data.get("id") or new_uuid(), person_id=person.id, desa_code=person.desa_code,
         community_group_id=person.community_group_id, services=data["services"],
@@ -135,6 +150,8 @@ def create_referral(user: User, data: dict) -> Referral:
     db.session.flush()
     first = _new_event(user, referral, {"kind": "status", "status": "terkirim"}, [])
     db.session.add(first)
+    # The LTSA now sees the person through this referral: send the person again.
+    sequence.touch([person])
     audit.record("create", "referral", referral.id, {"person_id": person.id})
     return referral
 
@@ -158,10 +175,9 @@ def add_event(user: User, referral: Referral, data: dict) -> ReferralEvent:
         outcome = referral_status.replay(events)[-1]
         if not outcome["applied"]:
             raise _refusal(outcome["reason"], outcome["from"], event.status)
-        referral.status, _ = referral_status.derive_status(events)
-        if organisation is not None:
-            referral.assigned_organisation_id = organisation.id
     db.session.add(event)
+    db.session.flush()
+    refresh_referral(db.session, referral)
     audit.record("create", "referral_event", event.id,
                  {"referral_id": referral.id, "kind": event.kind, "status": event.status})
     return event
@@ -188,11 +204,39 @@ def update_referral(user: User, referral: Referral, data: dict) -> Referral:
     if user.role in VILLAGE_ROLES:
         scopes.check_referral_create(user, referral.person)
     village_only = set(data) & (VILLAGE_FIELDS - DESK_FIELDS)
-    if (user.role in VILLAGE_ROLES or village_only) and referral.status != "terkirim":
-        raise ApiError(409, "Rujukan sudah ditindaklanjuti LTSA; tambahkan catatan saja.",
-                       "The LTSA has acted on this referral; add a note instead.")
+    if user.role in VILLAGE_ROLES or village_only:
+        check_village_edit(referral)
     for name, value in data.items():
         setattr(referral, name, value)
     stamp_write(referral, data, user)
     audit.record("update", "referral", referral.id, {"fields": sorted(data)})
     return referral
+
+
+def refresh_referral(session, referral: Referral) -> None:
+    """Derive the referral's status, assignment and flags from its whole history."""
+    events = list(session.execute(
+        sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
+    ).scalars())
+    history = referral_status.replay([
+        {"id": e.id, "kind": e.kind, "status": e.status, "hlc": e.hlc,
+         "author_role": e.author_role} for e in events])
+    by_id = {e.id: e for e in events}
+    status = None
+    assigned = ltsa_organisation_id()
+    for entry in history:
+        event = by_id[entry["id"]]
+        flagged = not entry["applied"]
+        if event.flagged != flagged:
+            event.flagged = flagged
+            event.flag_reason = entry["reason"]
+        if entry["applied"]:
+            status = entry["status"]
+            if status == "dirujuk_lanjut" and event.organisation_id is not None:
+                assigned = event.organisation_id
+    if status is not None and referral.status != status:
+        referral.status = status
+    if referral.assigned_organisation_id != assigned:
+        referral.assigned_organisation_id = assigned
+        # The partner it was forwarded to is past these rows' sequences: send them again.
+        sequence.touch([referral, session.get(Person, referral.person_id), *events])

@@ -16,10 +16,12 @@ from marshmallow import fields as mm_fields
 from sync import engine
 from sync import hlc as hlc_mod
 from sync import referral_status
+from sync import sequence
 
 from . import scopes
 from .errors import ApiError
 from .extensions import db
+from .models import CommunityGroup
 from .models import ConflictEntry
 from .models import Consent
 from .models import MigrationPlan
@@ -59,6 +61,7 @@ class _PersonSync(rs.PersonSchema):
 
 class _ConsentSync(rs.ConsentSchema):
     person_id = mm_fields.String(required=True)
+    given_at = rs.UTCDateTime(required=True)
     withdrawn_at = rs.UTCDateTime(allow_none=True, load_default=None)
 
 
@@ -107,6 +110,13 @@ def _readable_person(user, person_id: str) -> Person:
 
 def _authorize_visit(user, row, values):
     scopes.check_visit_write(user, values["desa_code"], values.get("community_group_id"), row)
+    group_id = values.get("community_group_id")
+    if group_id is not None:
+        group = db.session.get(CommunityGroup, group_id)
+        if group is None or group.desa_code != values["desa_code"]:
+            raise ApiError(422, fields={"community_group_id": [{
+                "id": "Kelompok ini tidak ada di desa kunjungan.",
+                "en": "This group is not in the visit's desa."}]})
 
 
 def _authorize_person(user, row, values):
@@ -126,9 +136,12 @@ def _authorize_person_child(user, row, values):
 
 
 def _authorize_referral(user, row, values):
+    from .referral_actions import check_can_refer
+    from .referral_actions import check_village_edit
+
     person = _readable_person(user, values["person_id"])
     if row is None:
-        scopes.check_referral_create(user, person)
+        check_can_refer(user, person)
         return
     if row.person_id != values["person_id"]:
         raise ApiError(422, fields={"person_id": [{"id": "Tidak dapat dipindah ke warga lain.",
@@ -146,6 +159,9 @@ def _authorize_referral(user, row, values):
         names = ", ".join(sorted(changed - allowed))
         raise ApiError(403, f"Peran Anda tidak dapat mengubah: {names}.",
                        f"Your role cannot change: {names}.")
+    if changed & (REFERRAL_VILLAGE_FIELDS - REFERRAL_DESK_FIELDS) or (
+            changed and user.role in ("officer", "community")):
+        check_village_edit(row)
 
 
 def _changed(old, new) -> bool:
@@ -195,41 +211,18 @@ def _after_referral(session, user, row, is_new):
                                   stamp=stamp)
         session.add(event)
         session.flush()
+    # The LTSA now sees the person through this referral: send the person again.
+    sequence.touch([session.get(Person, row.person_id)])
+    from .referral_actions import refresh_referral
+
     refresh_referral(session, row)
 
 
 def _after_event(session, user, row, is_new):
+    from .referral_actions import refresh_referral
+
     referral = session.get(Referral, row.referral_id)
     refresh_referral(session, referral)
-
-
-def refresh_referral(session, referral: Referral) -> None:
-    """Derive the referral's status, assignment and flags from its whole history."""
-    from .referral_actions import ltsa_organisation_id
-
-    events = list(session.execute(
-        sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
-    ).scalars())
-    history = referral_status.replay([
-        {"id": e.id, "kind": e.kind, "status": e.status, "hlc": e.hlc,
-         "author_role": e.author_role} for e in events])
-    by_id = {e.id: e for e in events}
-    status = None
-    assigned = ltsa_organisation_id()
-    for entry in history:
-        event = by_id[entry["id"]]
-        flagged = not entry["applied"]
-        if event.flagged != flagged:
-            event.flagged = flagged
-            event.flag_reason = entry["reason"]
-        if entry["applied"]:
-            status = entry["status"]
-            if status == "dirujuk_lanjut" and event.organisation_id is not None:
-                assigned = event.organisation_id
-    if status is not None and referral.status != status:
-        referral.status = status
-    if referral.assigned_organisation_id != assigned:
-        referral.assigned_organisation_id = assigned
 
 
 def _derived_referral(row: Referral) -> dict:
@@ -268,12 +261,14 @@ def build_registry() -> dict[str, engine.EntitySpec]:
         "visits": _spec("visits", OutreachVisit, scopes.visits_readable, _authorize_visit),
         "persons": _spec("persons", Person, scopes.persons_readable, _authorize_person,
                          archive_only=True, prepare=_prepare_person),
+        # Consents are withdrawn (withdrawn_at), never deleted: the record of consent stays.
         "consents": _spec("consents", Consent, scopes.READABLE[Consent],
-                          _authorize_person_child),
+                          _authorize_person_child, archive_only=True),
         "migration_plans": _spec("migration_plans", MigrationPlan,
                                  scopes.READABLE[MigrationPlan], _authorize_person_child),
+        # A referral is withdrawn with a dibatalkan event, never deleted.
         "referrals": _spec("referrals", Referral, scopes.referrals_readable,
-                           _authorize_referral, prepare=_prepare_referral,
+                           _authorize_referral, archive_only=True, prepare=_prepare_referral,
                            after_write=_after_referral, derived=_derived_referral),
         "referral_events": _spec("referral_events", ReferralEvent,
                                  scopes.READABLE[ReferralEvent], _authorize_event,

@@ -86,3 +86,15 @@ def install(session_class: type, synced_classes: tuple[type, ...]) -> None:
     _synced_classes = tuple(synced_classes)
     if not event.contains(session_class, "before_flush", _stamp):
         event.listen(session_class, "before_flush", _stamp)
+
+
+def touch(rows) -> None:
+    """Give unchanged rows a new change sequence at the next flush, so pulls send them again.
+
+    Used when a record enters someone's scope through another record (a person through a
+    new referral, a referral's history through a forward): their cursor is already past it.
+    """
+    from sqlalchemy.orm.attributes import flag_modified
+
+    for row in rows:
+        flag_modified(row, "change_seq")

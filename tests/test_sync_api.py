@@ -362,3 +362,96 @@ def test_client_id_of_another_account_is_refused(client, officer, make_account):
 def test_sync_requires_login(client):
     response = client.post("/api/sync", json={"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc"})
     assert response.status_code == 401
+
+
+def _refer(phone, person=PERSON):
+    person_id = phone.new("persons", person)
+    referral_id = phone.new("referrals", {"person_id": person_id, "services": ["bantuan_hukum"],
+                                          "case_category": "gaji_tidak_dibayar"})
+    phone.sync()
+    return person_id, referral_id
+
+
+def test_desk_and_partner_pull_the_persons_that_enter_their_scope(client, officer, make_account):
+    ltsa = Phone(client, make_account("ltsa"))
+    partner = Phone(client, make_account("partner", organisation_code="sbmi"))
+    ltsa.sync_all()
+    partner.sync_all()
+    phone = Phone(client, officer)
+    person_id = phone.new("persons", PERSON)
+    phone.sync()
+    # The person existed before the referral: the desk's cursor is already past it.
+    ltsa.sync_all()
+    referral_id = phone.new("referrals", {"person_id": person_id,
+                                          "services": ["bantuan_hukum"]})
+    phone.sync()
+    ltsa.sync_all()
+    assert ("persons", person_id) in ltsa.records
+    assert ltsa.records[("referrals", referral_id)]["derived"]["status"] == "terkirim"
+    sbmi = db.session.execute(sa.text("SELECT id FROM organisations WHERE code = 'sbmi'")).scalar()
+    r = client.post(f"/api/referrals/{referral_id}/events",
+                    json={"kind": "status", "status": "dirujuk_lanjut", "organisation_id": sbmi},
+                    headers=ltsa.account.headers)
+    assert r.status_code == 201, r.get_json()
+    partner.sync_all()
+    assert ("persons", person_id) in partner.records
+    assert ("referrals", referral_id) in partner.records
+    statuses = sorted(c["record"]["status"] for (entity, _), c in partner.records.items()
+                      if entity == "referral_events")
+    assert statuses == ["dirujuk_lanjut", "terkirim"]
+
+
+def test_referrals_and_consents_are_never_deleted(client, officer):
+    phone = Phone(client, officer)
+    person_id, referral_id = _refer(phone)
+    phone.edit("referrals", referral_id, {}, op="delete")
+    error = phone.sync(expect=422)["error"]
+    message = error["fields"]["mutations"][str(phone.next_id - 1)]["op"][0]
+    assert message["id"] == "Perubahan ditolak (archive_only)."
+    assert db.session.get(Referral, referral_id).deleted_hlc is None
+
+
+def test_consent_needs_the_time_it_was_given(client, officer):
+    phone = Phone(client, officer)
+    person_id = phone.new("persons", PERSON)
+    phone.new("consents", {"person_id": person_id, "purposes": ["pencatatan"],
+                           "notice_version": "2024-10", "method": "centang"})
+    answer = phone.sync()
+    assert answer["refused"][0]["fields"]["given_at"][0]["id"] == "Wajib diisi."
+
+
+def test_visit_for_a_group_of_another_desa_is_refused(client, officer, make_account):
+    other = make_account("community", desa_code=DESA_B)
+    group = db.session.get(User, other.user_id).community_group_id
+    phone = Phone(client, officer)
+    phone.new("visits", dict(VISIT, community_group_id=group))
+    phone.new("visits", dict(VISIT, community_group_id="0b6f1c9e-1111-4aaa-8bbb-123456789abc"))
+    answer = phone.sync()
+    assert [r["reason"] for r in answer["refused"]] == ["invalid", "invalid"]
+    assert count(OutreachVisit) == 0
+
+
+def test_sync_refers_only_who_may_be_referred(client, make_account):
+    member = make_account("community", desa_code=DESA_A)
+    phone = Phone(client, member)
+    consenting = dict(PERSON, lawful_basis="persetujuan")
+    person_id = phone.new("persons", consenting)
+    phone.new("referrals", {"person_id": person_id, "services": ["bantuan_hukum"]})
+    answer = phone.sync()
+    refused = answer["refused"][0]
+    assert refused["mutation_id"] == 2
+    assert refused["fields"]["person_id"][0]["en"] == (
+        "The person has not consented to a referral to the LTSA.")
+
+
+def test_village_side_cannot_edit_after_the_desk_acted(client, officer, make_account):
+    phone = Phone(client, officer)
+    _, referral_id = _refer(phone)
+    ltsa = make_account("ltsa")
+    client.post(f"/api/referrals/{referral_id}/events",
+                json={"kind": "status", "status": "diterima"}, headers=ltsa.headers)
+    phone.sync_all()
+    phone.edit("referrals", referral_id, {"reason": "ditulis ulang"})
+    answer = phone.sync()
+    assert answer["refused"][0]["reason"] == "conflict"
+    assert db.session.get(Referral, referral_id).reason == ""
