@@ -13,6 +13,8 @@ from flask import current_app
 from flask import g
 from flask import request
 
+from sync import sequence
+
 from . import audit
 from .errors import ApiError
 from .extensions import db
@@ -24,6 +26,7 @@ from .passwords import hash_password
 from .passwords import needs_rehash
 from .passwords import verify_password
 
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # A token's last use is written at most this often: one write per request would be waste.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
 
@@ -147,6 +150,11 @@ def login_required(*roles: str):
             g.user = device.user
             if roles and device.user.role not in roles:
                 raise ApiError(403)
+            if request.method not in READ_METHODS:
+                # A write reads the rows it changes only after taking the change-sequence
+                # lock: a phone's push that commits meanwhile is then seen, never overwritten
+                # from a stale read (the same queue the sync push waits in).
+                sequence.lock_writes(db.session)
             return view(*args, **kwargs)
 
         wrapper.required_roles = roles

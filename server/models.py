@@ -312,6 +312,11 @@ class SyncClient(db.Model):
     last_mutation_id: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
     # A digest of the user's scope at the last sync; a change means the client must reset.
     scope_key: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    # The HLC node the device stamps with; another node on this client is refused, so no
+    # device can pass for the server or for another phone.
+    node: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    # The refusals of the last batch, answered again when that batch is retried.
+    last_refused: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 

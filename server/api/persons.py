@@ -49,6 +49,7 @@ from ..schemas.records import person_schema
 from ..schemas.records import today
 from . import api_bp
 from .openapi import doc
+from .util import etag
 from .util import json_body
 from .util import paginate
 from .util import query_args
@@ -242,7 +243,7 @@ def get_person(person_id):
     person = scopes.get_readable(g.user, Person, person_id)
     audit.record("read", "person", person.id)
     db.session.commit()
-    return person_schema.dump(person)
+    return person_schema.dump(person), 200, etag(person)
 
 
 @api_bp.post("/persons")

@@ -28,6 +28,7 @@ from ..schemas.records import referral_query_schema
 from ..schemas.records import referral_schema
 from . import api_bp
 from .openapi import doc
+from .util import etag
 from .util import json_body
 from .util import paginate
 from .util import query_args
@@ -58,7 +59,7 @@ def get_referral(referral_id):
     referral = scopes.get_readable(g.user, Referral, referral_id)
     audit.record("read", "referral", referral.id)
     db.session.commit()
-    return referral_detail_schema.dump(referral)
+    return referral_detail_schema.dump(referral), 200, etag(referral)
 
 
 @api_bp.post("/referrals")

@@ -21,6 +21,7 @@ from ..schemas.records import visit_query_schema
 from ..schemas.records import visit_schema
 from . import api_bp
 from .openapi import doc
+from .util import etag
 from .util import json_body
 from .util import paginate
 from .util import query_args
@@ -103,7 +104,8 @@ def list_visits():
 @doc(response=VisitSchema)
 def get_visit_view(visit_id):
     """One visit."""
-    return visit_schema.dump(get_visit(g.user, visit_id))
+    visit = get_visit(g.user, visit_id)
+    return visit_schema.dump(visit), 200, etag(visit)
 
 
 @api_bp.post("/visits")
