@@ -43,12 +43,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the JSON API and the health check."""
+    """Mount the JSON API, the health check and the installable app."""
     from .api import api_bp
     from .health import health_bp
+    from .pwa import pwa_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(pwa_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

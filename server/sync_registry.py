@@ -29,6 +29,7 @@ from .models import OutreachVisit
 from .models import Person
 from .models import Referral
 from .models import ReferralEvent
+from .models import Region
 from .models import User
 from .schemas import records as rs
 
@@ -179,6 +180,25 @@ def _prepare_person(session, user, row, is_new):
         row.community_group_id = user.community_group_id
 
 
+def _per_transaction(session, key: str, compute):
+    """A value computed once per transaction: reference data that a batch would otherwise
+    look up again for each of its records."""
+    transaction = db.session().get_transaction()  # session may be the scoped_session
+    cached = session.info.get(key)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, compute())
+        session.info[key] = cached
+    return cached[1]
+
+
+def _hold_region(code: str) -> None:
+    """Keep a desa's region in the identity map (which holds unchanged rows only weakly),
+    so that validate_desa, run for each record of a batch, finds it without a query."""
+    held = _per_transaction(db.session, "jangkau_sync_regions", dict)
+    if code not in held:
+        held[code] = db.session.get(Region, code)
+
+
 def _prepare_referral(session, user, row, is_new):
     person = session.get(Person, row.person_id)
     if is_new:
@@ -188,7 +208,8 @@ def _prepare_referral(session, user, row, is_new):
         row.community_group_id = person.community_group_id
         row.is_child = bool(rs.is_child(person.birth_date))
         row.status = "terkirim"
-        row.assigned_organisation_id = ltsa_organisation_id()
+        row.assigned_organisation_id = _per_transaction(session, "jangkau_ltsa_id",
+                                                        ltsa_organisation_id)
 
 
 def _prepare_event(session, user, row, is_new):
@@ -210,7 +231,7 @@ def _after_referral(session, user, row, is_new):
         engine.stamp_server_write(event, SYNC_FIELDS["referral_events"], str(user.id),
                                   stamp=stamp)
         session.add(event)
-        session.flush()
+        engine.BatchRows.note_added(session, "referral_events", event_id)
     # The LTSA now sees the person through this referral: send the person again.
     sequence.touch([session.get(Person, row.person_id)])
     from .referral_actions import refresh_referral
@@ -241,6 +262,8 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
     schema = _SCHEMAS[name](only=SYNC_FIELDS[name])
 
     def load(values: dict, partial: bool) -> dict:
+        if isinstance(values.get("desa_code"), str):
+            _hold_region(values["desa_code"])
         return schema.load(values, partial=partial)
 
     def dump(row) -> dict:

@@ -24,6 +24,9 @@ from .protocol import MAX_CLOCK_SKEW_MS
 from .protocol import PROTOCOL_VERSION
 
 SERVER_NODE = "server"
+BATCH_ROWS = "jangkau_batch_rows"
+# A pull of at most this many sequence numbers reads them in order (see pull).
+SEQ_SCAN_MAX = 20_000
 META_KEYS = ("_authors", "_bases", "_deleted_by", "_deleted_base")
 
 
@@ -87,6 +90,18 @@ class BatchInvalid(Exception):
         self.errors = errors
 
 
+class ClientMismatch(Exception):
+    """The client id belongs to another account: the app must start a new session."""
+
+
+class NodeMismatch(Exception):
+    """A mutation stamped by another node than the one this client is bound to."""
+
+    def __init__(self, mutation_ids: list[int]) -> None:
+        super().__init__("node mismatch")
+        self.mutation_ids = mutation_ids
+
+
 def scope_key(user) -> str:
     """A digest of what decides a user's scope; a change tells the client to reset."""
     raw = "|".join(str(x) for x in (user.id, user.role, user.desa_code, user.organisation_id,
@@ -116,8 +131,10 @@ def _store_record(row, record: dict) -> None:
 def stamp_server_write(row, names, author: str, stamp: str | None = None) -> str:
     """Book an edit made on the server (the LTSA desk's web actions) as a mutation of the
     server's node: per field a new clock, the author, and as `base` the clock of the value
-    the user saw and replaced. The merge then treats it exactly like a pushed mutation:
-    a phone's older concurrent edit that arrives later loses to it and is logged.
+    it replaces, as stored when the edit is applied under the write lock (an API client
+    that showed an older version says so with If-Match; see server/api/util.py). The merge
+    then treats it exactly like a pushed mutation: a phone's older concurrent edit that
+    arrives later loses to it and is logged.
     """
     clocks = dict(row.field_clocks or {})
     meta = dict(row.sync_meta or {})
@@ -200,8 +217,7 @@ def get_client(session, client_model, client_id: str, user, *, create: bool = Tr
     """The sync client row, locked by the change-sequence lock the push already holds."""
     client = session.get(client_model, client_id)
     if client is not None and client.user_id != user.id:
-        raise BatchInvalid({"client_id": [
-            "This client_id belongs to another account; log out and in again."]})
+        raise ClientMismatch()
     if client is None and create:
         client = client_model(client_id=client_id, user_id=user.id, last_mutation_id=0,
                               scope_key=scope_key(user))
@@ -219,38 +235,123 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
     """
     now_ms = hlc_mod.wall_clock_ms() if now_ms is None else now_ms
     result = PushResult(last_mutation_id=client.last_mutation_id)
+    # The batch's rows in one query per entity: the write lock is held, so none can appear
+    # or change meanwhile but through this transaction.
+    rows = BatchRows.load(session, registry, mutations, client.last_mutation_id)
+    session.info[BATCH_ROWS] = rows
     # Clamped writes of one device keep their order: each follows that node's previous one.
     last_clamped: dict[str, str] = {}
+    last_mutation_id = client.last_mutation_id
     for m in mutations:
         mid = m["mutation_id"]
-        if mid <= client.last_mutation_id:
+        if mid <= last_mutation_id:
             result.skipped.append(mid)
             continue
         node = hlc_mod.node_of(m["hlc"])
         stamp, was_clamped = hlc_mod.clamp(m["hlc"], now_ms, MAX_CLOCK_SKEW_MS,
                                            last=last_clamped.get(node))
         if was_clamped:
+            # The clamped edit must still follow this device's own earlier edits of the
+            # record, or a later correction would sort before them and vanish.
+            own = _own_clocks(session, registry[m["entity"]], m["id"], node, rows)
+            if own:
+                stamp = hlc_mod.now(node, last=max(own + [stamp]), wall_ms=now_ms)
+        if was_clamped:
             last_clamped[node] = stamp
             result.clamped[mid] = stamp
         mutation = dict(m, hlc=stamp, node=hlc_mod.node_of(stamp), client_id=client.client_id,
                         author=str(user.id))
         spec = registry[m["entity"]]
-        savepoint = session.begin_nested()
+        # No savepoint is needed: apply_one refuses only before it writes anything.
         try:
-            result.conflicts += apply_one(session, spec, user, mutation, conflict_model)
-            savepoint.commit()
+            result.conflicts += apply_one(session, spec, user, mutation, conflict_model,
+                                          rows=rows)
             result.applied.append(mid)
         except Refusal as refusal:
-            savepoint.rollback()
             result.refused.append(refusal.as_dict(mid))
-        client.last_mutation_id = mid
-    result.last_mutation_id = client.last_mutation_id
+        last_mutation_id = mid
+    session.info.pop(BATCH_ROWS, None)
+    client.last_mutation_id = last_mutation_id
+    result.last_mutation_id = last_mutation_id
     return result
 
 
-def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model) -> int:
-    """Merge one mutation into its row; returns how many conflict entries it logged."""
-    row = session.get(spec.model, mutation["id"])
+def _own_clocks(session, spec: EntitySpec, record_id: str, node: str, rows) -> list[str]:
+    key = (spec.name, record_id)
+    row = None if rows is not None and key in rows.absent else session.get(spec.model, record_id)
+    if row is None:
+        return []
+    return [c for c in (row.field_clocks or {}).values() if hlc_mod.node_of(c) == node]
+
+
+def bind_node(client, mutations: list[dict], server_node: str = "server") -> None:
+    """Every mutation of a client carries the node id of its first push, and never the
+    server's: no device can pass for another phone or for the server in the merge."""
+    nodes = {hlc_mod.node_of(m["hlc"]) for m in mutations if m["mutation_id"] >
+             client.last_mutation_id}
+    if client.node is None and len(nodes) == 1 and server_node not in nodes:
+        client.node = nodes.pop()
+        return
+    bad = [m["mutation_id"] for m in mutations
+           if m["mutation_id"] > client.last_mutation_id
+           and hlc_mod.node_of(m["hlc"]) != client.node]
+    if bad:
+        raise NodeMismatch(bad)
+
+
+class BatchRows:
+    """The rows a push touches, loaded up front with one query per entity.
+
+    `held` keeps them, and the rows the batch adds, in the session's identity map (which
+    holds unchanged rows only weakly), so `session.get` answers without a query; `absent`
+    names the records that do not exist yet, sparing a query for each new record.
+    """
+
+    def __init__(self) -> None:
+        self.held: list = []
+        self.absent: set[tuple[str, str]] = set()
+
+    @staticmethod
+    def note_added(session, entity: str, record_id: str) -> None:
+        """A hook added a row of its own: it exists now for the rest of the batch."""
+        batch = session.info.get(BATCH_ROWS)
+        if batch is not None:
+            batch.absent.discard((entity, record_id))
+
+    @classmethod
+    def load(cls, session, registry: dict[str, EntitySpec], mutations: list[dict],
+             last_mutation_id: int) -> BatchRows:
+        batch = cls()
+        wanted: dict[str, set[str]] = {}
+        for m in mutations:
+            if m["mutation_id"] > last_mutation_id:
+                wanted.setdefault(m["entity"], set()).add(m["id"])
+        for name, ids in wanted.items():
+            model = registry[name].model
+            ordered = sorted(ids)
+            found = set()
+            for start in range(0, len(ordered), 500):
+                loaded = session.execute(
+                    sa.select(model).where(model.id.in_(ordered[start:start + 500]))
+                ).scalars().all()
+                batch.held.extend(loaded)
+                found.update(row.id for row in loaded)
+            batch.absent.update((name, record_id) for record_id in ids - found)
+        return batch
+
+
+def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *,
+              rows: BatchRows | None = None) -> int:
+    """Merge one mutation into its row; returns how many conflict entries it logged.
+
+    Every check comes before the first write: a Refusal leaves the session untouched. A
+    Refusal raised once writing has begun is a bug, and fails the whole transaction.
+    """
+    key = (spec.name, mutation["id"])
+    if rows is not None and key in rows.absent:
+        row = None
+    else:
+        row = session.get(spec.model, mutation["id"])
     if row is not None:
         visible = session.execute(
             sa.select(spec.model.id).where(spec.model.id == row.id, spec.readable(user))
@@ -267,12 +368,27 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model) -
         values = spec.load(merge.plain_fields(after), False)
     except ValidationError as e:
         raise Refusal("invalid", "Data tidak valid.", "Invalid data.", fields=e.messages) from None
-    with session.no_autoflush:
-        spec.authorize(user, row, values)
+    # Nothing of this mutation is in the session yet: a query here may flush the rows of
+    # the mutations before it (a new person, say, that this referral names).
+    spec.authorize(user, row, values)
+    try:
+        return _write(session, spec, user, mutation, conflict_model, row, values, after,
+                      conflicts, key, rows)
+    except Refusal as e:
+        raise RuntimeError(f"{spec.name} {mutation['id']}: refused after writing; "
+                           "the transaction must not commit") from e
+
+
+def _write(session, spec: EntitySpec, user, mutation: dict, conflict_model, row, values: dict,
+           after: dict, conflicts: list[dict], key: tuple[str, str],
+           rows: BatchRows | None) -> int:
     is_new = row is None
     if is_new:
         row = spec.model(id=mutation["id"], created_by_id=user.id)
         session.add(row)
+        if rows is not None:
+            rows.absent.discard(key)
+            rows.held.append(row)
     for name, value in values.items():
         setattr(row, name, value)
     _store_record(row, after)
@@ -280,8 +396,10 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model) -
         # Derived fields are not set yet: nothing may be flushed while they are looked up.
         with session.no_autoflush:
             spec.prepare(session, user, row, is_new)
-    session.flush()
+    # The row is complete. It is flushed when a query needs it (autoflush) or at the end
+    # of the push, so a run of new records is written in one flush, one sequence range.
     if spec.after_write:
+        session.flush()
         spec.after_write(session, user, row, is_new)
     return log_conflicts(session, conflict_model, conflicts)
 
@@ -336,19 +454,28 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     Reads only up to the committed high-water mark: every change at or below it is
     committed (writers commit in sequence order), so the new cursor never skips one.
     """
-    if cursor < sequence.purged_below(session):
+    if 0 < cursor < sequence.purged_below(session):
         return PullResult([], 0, False, reset="cursor_expired")
     top = sequence.high_water(session)
     if cursor > top:
         # A cursor from the future: the server's data was restored from a backup.
         return PullResult([], 0, False, reset="cursor_ahead")
     specs = list(registry.values()) + ([conflict_spec] if conflict_spec else [])
+    # SQLite has no statistics to tell that a short run of sequence numbers is narrower
+    # than a scope: it would read a desa's whole history to sort it. For a short run, say
+    # the scope passes most rows, so it walks the change_seq index (at most top - cursor
+    # entries, the same rows are returned). Past SEQ_SCAN_MAX its own plan is better.
+    by_seq = top - cursor <= SEQ_SCAN_MAX and session.get_bind().dialect.name == "sqlite"
     candidates: list[tuple[int, EntitySpec, Any]] = []
     for spec in specs:
         model = spec.model
+        readable = spec.readable(user)
+        if by_seq:
+            # likelihood(X, p) is X; p is what the planner assumes.
+            readable = sa.func.likelihood(readable, sa.literal_column("0.9375"))
         rows = session.execute(
             sa.select(model)
-            .where(model.change_seq > cursor, model.change_seq <= top, spec.readable(user))
+            .where(model.change_seq > cursor, model.change_seq <= top, readable)
             .order_by(model.change_seq)
             .limit(limit + 1)
         ).scalars()
@@ -387,11 +514,22 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
         # Writers queue here, so sequences commit in order and a client row is made once.
         sequence.lock_writes(session)
     client = get_client(session, client_model, request["client_id"], user)
+    bind_node(client, mutations, SERVER_NODE)
+    client.last_seen_at = dt.datetime.now(dt.UTC)
     response: dict = {"protocol": PROTOCOL_VERSION}
     key = scope_key(user)
-    scope_changed = client.scope_key != key
+    # The new scope is kept only once the client starts over from cursor 0, so a reset
+    # answer that is lost is given again.
+    scope_changed = client.scope_key != key and request["cursor"] > 0
+    if request["cursor"] == 0:
+        client.scope_key = key
+    retried = {r["mutation_id"]: r for r in (client.last_refused or [])}
     result = push(session, registry, client, user, mutations, conflict_model, now_ms=now_ms)
-    client.scope_key = key
+    # A retried batch gets its refusals again: a lost answer must not lose them.
+    again = [retried[mid] for mid in result.skipped if mid in retried]
+    if result.applied or result.refused:
+        client.last_refused = result.refused
+    result.refused = again + result.refused
     response.update({
         "last_mutation_id": result.last_mutation_id,
         "applied": result.applied,
@@ -407,7 +545,7 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
         }
     session.flush()
     cursor = request["cursor"]
-    if scope_changed and cursor > 0:
+    if scope_changed:
         page = PullResult([], 0, False, reset="scope_changed")
     else:
         page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec)
@@ -420,8 +558,10 @@ def apply_server_mutation(session, spec: EntitySpec, user, record_id: str, field
                           conflict_model) -> int:
     """Apply an edit made on the server through the same merge as a pushed mutation.
 
-    Its HLC is the server's clock, after every clock the record holds, and its base is what
-    the user saw, so it wins and overwrites knowingly. Raises Refusal like a push would.
+    Its HLC is the server's clock, after every clock the record holds, and its base is the
+    record as stored when the edit is applied (under the write lock): the user chose this
+    value looking at that record, so it wins and overwrites knowingly. Raises Refusal like
+    a push would.
     """
     row = session.get(spec.model, record_id)
     clocks = dict(row.field_clocks or {}) if row is not None else {}

@@ -32,12 +32,17 @@ def lock_writes(session) -> int:
     return value
 
 
+# Built once: it runs at every flush, and building it costs several times its execution.
+_ALLOCATE = (
+    sa.update(COUNTERS).where(COUNTERS.c.name == CHANGE_SEQ)
+    .values(value=COUNTERS.c.value + sa.bindparam("count", type_=sa.BigInteger))
+    .returning(COUNTERS.c.value)
+)
+
+
 def allocate(session, count: int = 1) -> int:
     """Reserve `count` numbers; returns the first of them."""
-    last = session.execute(
-        sa.update(COUNTERS).where(COUNTERS.c.name == CHANGE_SEQ)
-        .values(value=COUNTERS.c.value + count).returning(COUNTERS.c.value)
-    ).scalar_one()
+    last = session.execute(_ALLOCATE, {"count": count}).scalar_one()
     return last - count + 1
 
 

@@ -356,7 +356,8 @@ def test_client_id_of_another_account_is_refused(client, officer, make_account):
     thief = make_account("officer", desa_code=DESA_A)
     response = client.post("/api/sync", json={"client_id": phone.client_id},
                            headers=thief.headers)
-    assert response.status_code == 422
+    assert response.status_code == 409
+    assert response.get_json()["error"]["message"]["id"].startswith("client_id ini milik")
 
 
 def test_sync_requires_login(client):
@@ -455,3 +456,59 @@ def test_village_side_cannot_edit_after_the_desk_acted(client, officer, make_acc
     answer = phone.sync()
     assert answer["refused"][0]["reason"] == "conflict"
     assert db.session.get(Referral, referral_id).reason == ""
+
+
+def test_a_client_cannot_stamp_as_another_node(client, officer):
+    phone = Phone(client, officer, node="hp-ani")
+    phone.new("visits", VISIT)
+    phone.sync()
+    phone.node = "server"
+    phone.clock = None
+    phone.new("visits", VISIT)
+    error = phone.sync(expect=422)["error"]
+    assert set(error["fields"]["mutations"]) == {"2"}
+    assert "hlc" in error["fields"]["mutations"]["2"]
+    assert count(OutreachVisit) == 1
+
+
+def test_a_lost_answer_does_not_lose_the_refusal(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", dict(VISIT, desa_code=DESA_B))
+    batch = phone.body()
+    first = client.post("/api/sync", json=batch, headers=officer.headers).get_json()
+    again = client.post("/api/sync", json=batch, headers=officer.headers).get_json()
+    assert first["refused"][0]["mutation_id"] == 1
+    assert again["skipped"] == [1] and again["refused"] == first["refused"]
+
+
+def test_a_lost_reset_answer_is_given_again(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    phone.sync()
+    user = db.session.get(User, officer.user_id)
+    user.desa_code = DESA_B
+    db.session.commit()
+    body = phone.body()
+    for _ in range(2):
+        answer = client.post("/api/sync", json=body, headers=officer.headers).get_json()
+        assert answer["reset"] == "scope_changed"
+    assert phone.sync()["reset"] == "scope_changed"
+    assert phone.sync()["reset"] is None
+
+
+def test_a_new_client_starts_even_after_tombstones_were_purged(client, officer):
+    sequence.set_purged_below(db.session, 5)
+    db.session.commit()
+    phone = Phone(client, officer)
+    assert phone.sync()["reset"] is None
+
+
+def test_envelope_errors_are_keyed_by_mutation_id(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    phone.new("visits", VISIT)
+    phone.outbox[1]["mutation_id"] = 7
+    phone.outbox[1]["id"] = "not-a-uuid"
+    error = phone.sync(expect=422)["error"]
+    assert set(error["fields"]["mutations"]) == {"7"}
+    assert "id" in error["fields"]["mutations"]["7"]

@@ -1,0 +1,144 @@
+/** Boot, the router on location.hash, the sync bar, the update banner. */
+
+import { getSession } from './db.js';
+import { startAutoSync, getStatus } from './sync-client.js';
+import { registerServiceWorker, requestPersistentStorage } from './sw-bridge.js';
+import { loadLang, t, serverText, formatTime, todayWIB } from './i18n.js';
+import { h, go, isDirty, setDirty, flushDrafts } from './ui.js';
+
+// [pattern, view module, export]; the module loads on first visit to the route.
+const ROUTES = [
+  [/^\/masuk$/, 'login', 'render'],
+  [/^\/masuk-lagi$/, 'login', 'render'],
+  [/^\/$/, 'home', 'render'],
+  [/^\/kunjungan$/, 'visits', 'list'],
+  [/^\/kunjungan\/(baru|[\w-]{36})$/, 'visits', 'form'],
+  [/^\/warga$/, 'persons', 'list'],
+  [/^\/warga\/baru$/, 'register', 'register'],
+  [/^\/warga\/([\w-]{36})$/, 'persons', 'detail'],
+  [/^\/warga\/([\w-]{36})\/ubah$/, 'register', 'edit'],
+  [/^\/rujuk\/([\w-]{36})$/, 'refer', 'render'],
+  [/^\/rujukan$/, 'referrals', 'list'],
+  [/^\/rujukan\/([\w-]{36})$/, 'referrals', 'detail'],
+  [/^\/bertabrakan$/, 'conflicts', 'render'],
+  [/^\/sinkronisasi$/, 'sync', 'render'],
+  [/^\/menu$/, 'menu', 'render'],
+];
+
+const main = document.getElementById('main');
+let session = null;
+let cleanup = null;
+let routing = 0;
+
+/** The logged-in session, re-read after login or logout. */
+export async function refreshSession() {
+  session = await getSession();
+  return session;
+}
+
+async function route() {
+  const run = ++routing;
+  const path = location.hash.replace(/^#/, '') || '/';
+  if (!session && path !== '/masuk') return go('/masuk');
+  if (session && path === '/masuk') return go('/');
+  const match = ROUTES.map(([re, mod, fn]) => [path.match(re), mod, fn]).find(([m]) => m);
+  if (!match) return go('/');
+  const [m, mod, fn] = match;
+  flushDrafts();
+  if (cleanup) cleanup();
+  cleanup = null;
+  setDirty(false);
+  let view = null;
+  try {
+    view = await import(`./views/${mod}.js`);
+  } catch (error) {
+    console.error(error);
+  }
+  if (run !== routing) return;
+  // Each screen draws into its own box: a slow screen left behind draws into a detached one.
+  const root = document.createElement('div');
+  main.replaceChildren(root);
+  document.getElementById('home-link').hidden = !session || path === '/';
+  document.getElementById('menu-link').hidden = !session;
+  document.getElementById('syncbar').hidden = !session;
+  document.getElementById('home-link').setAttribute('aria-label', t('nav.home'));
+  document.getElementById('menu-link').setAttribute('aria-label', t('nav.menu'));
+  let off = null;
+  try {
+    if (!view) throw new Error(`screen ${mod} not loaded`);
+    off = await view[fn](root, { params: m.slice(1), session, path });
+  } catch (error) {
+    // A broken screen says so in words; the rest of the app (and the data) stays usable.
+    console.error(error);
+    root.append(h('p', { class: 'notice err', role: 'alert', text: t('ui.screen_failed') }));
+  }
+  if (run !== routing) {
+    off?.();
+    return;
+  }
+  cleanup = off || null;
+  window.scrollTo(0, 0);
+  main.focus({ preventScroll: true });
+}
+
+/** Redraw the current screen (after a language change or new data). */
+export function rerender() {
+  return route();
+}
+
+// The sync bar: the truth about sync, always in view; a tap opens the details.
+function renderStatus(s = getStatus()) {
+  const bar = document.getElementById('syncbar');
+  const parts = [];
+  if (!s.online) parts.push(h('span', { class: 'st off', text: `⚠ ${t('sync.offline')}` }));
+  else if (s.syncing) parts.push(h('span', { class: 'st', text: `⟳ ${t('sync.syncing')}` }));
+  parts.push(h('span', { class: 'st', text: s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}` }));
+  if (s.lastSync) {
+    const day = todayWIB(new Date(s.lastSync)) === todayWIB() ? 'time' : 'datetime';
+    parts.push(h('span', { class: 'st', text: t('sync.last', { time: formatTime(s.lastSync, day) }) }));
+  }
+  if (s.refused) parts.push(h('span', { class: 'st bad', text: `✖ ${t('sync.refused', { n: s.refused })}` }));
+  // Offline is said once, by the first line; other errors in plain words.
+  if (s.lastError && (s.online || s.lastError.reason !== 'offline')) parts.push(h('span', { class: 'st bad line', text: `✖ ${serverText(s.lastError)}` }));
+  if (s.clockWarning) parts.push(h('span', { class: 'st bad line', text: `⚠ ${serverText(s.clockWarning)}` }));
+  bar.replaceChildren(...parts);
+  bar.setAttribute('aria-label', `${t('sync.details')}: ${parts.map((p) => p.textContent).join('. ')}`);
+}
+
+// A new version waits: applied only when no form holds unsaved input.
+function offerUpdate(apply) {
+  const box = document.getElementById('update');
+  const msg = h('p', { class: 'hint', hidden: true, text: t('update.finish_form') });
+  const reload = h('button', {
+    type: 'button', class: 'primary', text: t('update.reload'),
+    onclick: () => {
+      if (isDirty()) {
+        msg.hidden = false;
+        return;
+      }
+      apply();
+    },
+  });
+  box.replaceChildren(h('strong', { text: `★ ${t('update.available')}` }), reload, msg);
+  box.hidden = false;
+  window.addEventListener('jangkau:dirty', (e) => { if (!e.detail) msg.hidden = true; });
+}
+
+async function boot() {
+  await loadLang();
+  session = await getSession();
+  document.getElementById('syncbar').addEventListener('click', () => go('/sinkronisasi'));
+  window.addEventListener('jangkau:status', (e) => renderStatus(e.detail));
+  window.addEventListener('jangkau:lang', () => renderStatus());
+  // Drafts are written as the user types; a hidden page writes any that still wait.
+  document.addEventListener('visibilitychange', () => document.hidden && flushDrafts());
+  window.addEventListener('pagehide', flushDrafts);
+  window.addEventListener('hashchange', route);
+  renderStatus();
+  await route();
+  registerServiceWorker({ onUpdate: offerUpdate });
+  requestPersistentStorage();
+  if (session) startAutoSync();
+}
+
+boot();

@@ -1,0 +1,405 @@
+/** IndexedDB "jangkau": records, outbox, refused, conflicts, drafts, meta. Plain IndexedDB, promisified. */
+
+import { ApiError } from './api.js';
+import { now as hlcNow, receive, nodeOf } from './hlc.js';
+import { applyMutation, MergeRefused } from './merge.js';
+
+const DB_NAME = 'jangkau';
+const DB_VERSION = 1;
+const STORES = ['records', 'outbox', 'refused', 'conflicts', 'drafts', 'meta'];
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** How each synced entity merges (server/sync_registry.py): which refuse updates or deletes. */
+export const KINDS = {
+  visits: {},
+  persons: { archive_only: true },
+  consents: {},
+  migration_plans: {},
+  referrals: {},
+  referral_events: { insert_only: true },
+};
+
+let dbPromise = null;
+
+function openDb() {
+  dbPromise ??= new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB_NAME, DB_VERSION);
+    req.onupgradeneeded = (event) => {
+      const db = req.result;
+      // Stepwise: a phone may skip versions, so every step from its version on runs.
+      if (event.oldVersion < 1) {
+        // A row per record: the server's copy, the local view (server + pending edits).
+        db.createObjectStore('records', { keyPath: ['entity', 'id'] }).createIndex('updated', ['entity', 'updated']);
+        db.createObjectStore('outbox', { keyPath: 'mutation_id' }).createIndex('record', ['entity', 'id']);
+        db.createObjectStore('refused', { keyPath: 'mutation_id' });
+        db.createObjectStore('conflicts', { keyPath: 'id' });
+        db.createObjectStore('drafts');
+        db.createObjectStore('meta');
+      }
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      // Another tab loads a newer version: step aside, this tab reopens on its next call.
+      db.onversionchange = () => {
+        db.close();
+        dbPromise = null;
+      };
+      resolve(db);
+    };
+    req.onerror = () => {
+      dbPromise = null;
+      reject(req.error);
+    };
+  });
+  return dbPromise;
+}
+
+const done = (req) => new Promise((resolve, reject) => {
+  req.onsuccess = () => resolve(req.result);
+  req.onerror = () => reject(req.error);
+});
+
+// One transaction over the named stores: fn may await only IndexedDB requests (done(...)),
+// anything else would let the transaction commit half-way. A throw aborts it all.
+async function tx(names, mode, fn) {
+  const db = await openDb();
+  const t = db.transaction(names, mode);
+  const finished = new Promise((resolve, reject) => {
+    t.oncomplete = resolve;
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error || new DOMException('Transaction aborted', 'AbortError'));
+  });
+  const stores = Object.fromEntries(names.map((n) => [n, t.objectStore(n)]));
+  let result;
+  try {
+    result = await fn(stores);
+  } catch (error) {
+    try {
+      t.abort();
+    } catch {
+      // Already finished or aborted by the failed request.
+    }
+    await finished.catch(() => {});
+    throw error;
+  }
+  await finished;
+  return result;
+}
+
+const updatedOf = (record) => {
+  let top = record._deleted || '';
+  for (const c of Object.values(record._clocks)) if (c > top) top = c;
+  return top;
+};
+
+function view(row) {
+  if (!row) return undefined;
+  const out = { ...row.record, pending: row.pending };
+  if (row.derived != null) out.derived = row.derived;
+  return out;
+}
+
+const randomNode = () => {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return `hp-${Array.from(bytes, (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`;
+};
+
+async function clearStores(s) {
+  await Promise.all(STORES.map((n) => done(s[n].clear())));
+}
+
+// The local view of one record: the server's copy with the pending outbox edits on top
+// (the server's copy wins for what it has acknowledged, e.g. a normalised phone number).
+async function rebuild(s, session, entity, id, patch = {}) {
+  const row = (await done(s.records.get([entity, id]))) || { entity, id, server: null, derived: null };
+  Object.assign(row, patch);
+  const pending = await done(s.outbox.index('record').getAll([entity, id]));
+  let record = row.server;
+  for (const entry of pending) {
+    try {
+      [record] = applyMutation(record, mutationOf(entry, session), KINDS[entity] || {});
+    } catch (error) {
+      if (!(error instanceof MergeRefused)) throw error;
+    }
+  }
+  if (!record) {
+    await done(s.records.delete([entity, id]));
+    return;
+  }
+  row.record = record;
+  row.pending = pending.length > 0;
+  row.updated = updatedOf(record);
+  await done(s.records.put(row));
+}
+
+function mutationOf(entry, session) {
+  return { ...entry, node: nodeOf(entry.hlc), client_id: session.clientId, author: String(session.user.id) };
+}
+
+/** {token, user, clientId, node} of the logged-in user, or null. */
+export async function getSession() {
+  return (await tx(['meta'], 'readonly', (s) => done(s.meta.get('session')))) || null;
+}
+
+/** Store the session; a new user gets a fresh clientId, HLC node and cursor 0 (the same user keeps them). */
+export async function startSession({ token, user }) {
+  return tx(STORES, 'readwrite', async (s) => {
+    const old = await done(s.meta.get('session'));
+    if (old && old.user && user && old.user.id === user.id) {
+      // Logging in again (an expired token): the outbox stays tied to the same client id,
+      // so a batch the server applied but never answered is still recognised as sent.
+      const session = { ...old, token, user };
+      await done(s.meta.put(session, 'session'));
+      return session;
+    }
+    if (await done(s.outbox.count())) {
+      const who = (old && old.user && (old.user.full_name || old.user.username)) || '?';
+      throw new ApiError(409, `HP ini masih menyimpan data ${who} yang belum terkirim. ${who} harus masuk dan menyinkronkan dulu.`,
+        `This phone still holds unsent data of ${who}. ${who} must log in and sync first.`, null, 'unsent_data');
+    }
+    await clearStores(s);
+    const session = { token, user, clientId: crypto.randomUUID(), node: randomNode() };
+    await done(s.meta.put(session, 'session'));
+    await done(s.meta.put(0, 'cursor'));
+    await done(s.meta.put(1, 'next_mutation_id'));
+    return session;
+  });
+}
+
+/** A value kept in the meta store. */
+export async function getMeta(key) {
+  return tx(['meta'], 'readonly', (s) => done(s.meta.get(key)));
+}
+
+/** Keep a value in the meta store. */
+export async function setMeta(key, value) {
+  return tx(['meta'], 'readwrite', (s) => done(s.meta.put(value, key)));
+}
+
+/** The local record {id, ...fields, _clocks, ..., derived?, pending}, or undefined. */
+export async function getRecord(entity, id) {
+  return view(await tx(['records'], 'readonly', (s) => done(s.records.get([entity, id]))));
+}
+
+/** The entity's records, tombstones left out, newest first by their latest clock; filterFn optional. */
+export async function listRecords(entity, filterFn) {
+  const rows = await tx(['records'], 'readonly', (s) => done(s.records.index('updated').getAll(IDBKeyRange.bound([entity], [entity, []]))));
+  const out = [];
+  for (let i = rows.length - 1; i >= 0; i--) {
+    if (rows[i].record._deleted != null) continue;
+    const record = view(rows[i]);
+    if (!filterFn || filterFn(record)) out.push(record);
+  }
+  return out;
+}
+
+/** Apply an edit locally and queue it, in ONE transaction; returns the new local record. base: clocks the user saw (default: the local copy's). */
+export async function saveEdit(entity, id, fields, { op = 'upsert', base } = {}) {
+  const kind = KINDS[entity];
+  if (!kind) throw new Error(`unknown entity ${entity}`);
+  // The server refuses a whole batch over a malformed id; better to fail here, at once.
+  if (!UUID_RE.test(id)) throw new Error(`record id must be a UUID: ${id}`);
+  const row = await tx(['records', 'outbox', 'meta'], 'readwrite', async (s) => {
+    const session = await done(s.meta.get('session'));
+    if (!session) throw new ApiError(401, 'Silakan masuk terlebih dahulu.', 'Please log in first.');
+    const current = await done(s.records.get([entity, id]));
+    const local = current ? current.record : null;
+    const hlc = hlcNow(session.node, (await done(s.meta.get('hlc'))) || null, Date.now());
+    const mutationId = (await done(s.meta.get('next_mutation_id'))) || 1;
+    const entry = { mutation_id: mutationId, entity, id, op, fields: op === 'delete' ? {} : { ...fields }, hlc };
+    let seen = base;
+    if (seen === undefined && local) {
+      // What the user saw: a knowing overwrite is no conflict, a blind one is logged.
+      const names = op === 'delete' ? Object.keys(local._clocks) : Object.keys(entry.fields);
+      seen = Object.fromEntries(names.map((n) => [n, local._clocks[n] ?? null]));
+    }
+    if (seen) entry.base = seen;
+    // Throws MergeRefused (e.g. deleting a person) before anything is written.
+    const [record] = applyMutation(local, mutationOf(entry, session), kind);
+    await done(s.meta.put(hlc, 'hlc'));
+    await done(s.meta.put(mutationId + 1, 'next_mutation_id'));
+    await done(s.outbox.add(entry));
+    const next = { entity, id, server: null, derived: null, ...current, record, pending: true, updated: updatedOf(record) };
+    await done(s.records.put(next));
+    return next;
+  });
+  window.dispatchEvent(new CustomEvent('jangkau:outbox'));
+  return view(row);
+}
+
+/** How many edits wait to be sent. */
+export async function pendingCount() {
+  return tx(['outbox'], 'readonly', (s) => done(s.outbox.count()));
+}
+
+/** The outbox, oldest first: {mutation_id, entity, id, op, fields, hlc, base?}. */
+export async function listOutbox() {
+  return tx(['outbox'], 'readonly', (s) => done(s.outbox.getAll()));
+}
+
+/** Edits the server refused, kept for the user: the mutation plus {reason, message: {id, en}, errors, refused_at}. */
+export async function listRefused() {
+  return tx(['refused'], 'readonly', (s) => done(s.refused.getAll()));
+}
+
+/** How many refused edits wait for the user. */
+export async function refusedCount() {
+  return tx(['refused'], 'readonly', (s) => done(s.refused.count()));
+}
+
+/** Forget a refused edit (the user fixed it with a new edit, or let it go). */
+export async function dismissRefused(mutationId) {
+  await tx(['refused'], 'readwrite', (s) => done(s.refused.delete(mutationId)));
+  window.dispatchEvent(new CustomEvent('jangkau:outbox'));
+}
+
+/** Pulled conflict entries, newest first; {open: true} leaves out the resolved ones. */
+export async function listConflicts({ open = true } = {}) {
+  const all = await tx(['conflicts'], 'readonly', (s) => done(s.conflicts.getAll()));
+  const out = open ? all.filter((c) => !c.resolved_at) : all;
+  return out.sort((a, b) => ((a.winning_hlc || '') < (b.winning_hlc || '') ? 1 : -1));
+}
+
+/** One conflict entry, or undefined. */
+export async function getConflict(id) {
+  return tx(['conflicts'], 'readonly', (s) => done(s.conflicts.get(id)));
+}
+
+/** Mark a conflict resolved here (locally: until the server says otherwise). */
+export async function markConflictResolved(id, resolvedAt, locally = false) {
+  return tx(['conflicts'], 'readwrite', async (s) => {
+    const entry = await done(s.conflicts.get(id));
+    if (!entry) return undefined;
+    Object.assign(entry, { resolved_at: resolvedAt }, locally ? { resolved_locally: true } : {});
+    await done(s.conflicts.put(entry));
+    return entry;
+  });
+}
+
+/** Keep what a form holds, as the user types. */
+export async function saveDraft(key, data) {
+  return tx(['drafts'], 'readwrite', (s) => done(s.drafts.put({ data, saved_at: new Date().toISOString() }, key)));
+}
+
+/** The draft's data, or undefined. */
+export async function loadDraft(key) {
+  const draft = await tx(['drafts'], 'readonly', (s) => done(s.drafts.get(key)));
+  return draft ? draft.data : undefined;
+}
+
+/** Forget a draft (after saving or cancelling the form). */
+export async function clearDraft(key) {
+  return tx(['drafts'], 'readwrite', (s) => done(s.drafts.delete(key)));
+}
+
+/** Logout: delete every record, outbox entry, refused edit, conflict, draft, meta and the session. */
+export async function clearAll() {
+  await tx(STORES, 'readwrite', clearStores);
+  window.dispatchEvent(new CustomEvent('jangkau:outbox'));
+}
+
+// --- for sync-client.js --------------------------------------------------------------
+
+// An answer for another session (the user logged out meanwhile) must not write a thing:
+// it would bring the previous user's data back after clearAll.
+async function sameSession(s, clientId) {
+  const session = await done(s.meta.get('session'));
+  return session && session.clientId === clientId ? session : null;
+}
+
+/** Move the named outbox entries to the refused store (a 422 batch or a refused mutation). */
+export async function refuseMutations(refusals, clientId) {
+  return tx(STORES, 'readwrite', async (s) => {
+    const session = await sameSession(s, clientId);
+    if (!session) return [];
+    const moved = await moveRefused(s, refusals);
+    for (const [entity, id] of moved) await rebuild(s, session, entity, id);
+    return [...new Set(moved.map(([entity]) => entity))];
+  });
+}
+
+async function moveRefused(s, refusals) {
+  const moved = [];
+  const refusedAt = new Date().toISOString();
+  for (const r of refusals) {
+    const entry = await done(s.outbox.get(r.mutation_id));
+    if (!entry) continue;
+    await done(s.refused.put({ ...entry, reason: r.reason, message: r.message, errors: r.fields || null, refused_at: refusedAt }));
+    await done(s.outbox.delete(r.mutation_id));
+    moved.push([entry.entity, entry.id]);
+  }
+  return moved;
+}
+
+/** Apply one sync answer of clientId in ONE transaction: refusals, acknowledged edits, clamped clocks, reset, the page and its cursor. Returns {entities, reset, stale}. */
+export async function applySyncAnswer(answer, clientId) {
+  return tx(STORES, 'readwrite', async (s) => {
+    const session = await sameSession(s, clientId);
+    if (!session) return { entities: [], reset: null, stale: true };
+    const touched = new Map();
+    const touch = (entity, id) => touched.set(`${entity}\u0000${id}`, [entity, id]);
+    const entities = new Set();
+    // Refused first: they are at or below last_mutation_id but must not count as applied.
+    for (const [entity, id] of await moveRefused(s, answer.refused || [])) touch(entity, id);
+    const clamped = new Map((answer.clamped || []).map((c) => [c.mutation_id, c.hlc]));
+    const acked = await done(s.outbox.getAll(IDBKeyRange.upperBound(answer.last_mutation_id)));
+    for (const entry of acked) {
+      // The server has it: it becomes part of the server's copy (with the server's clock
+      // if the phone's date was wrong) until the pulled record replaces that copy.
+      const row = await done(s.records.get([entry.entity, entry.id]));
+      const hlc = clamped.get(entry.mutation_id) || entry.hlc;
+      if (row) {
+        try {
+          [row.server] = applyMutation(row.server, mutationOf({ ...entry, hlc }, session), KINDS[entry.entity] || {});
+          await done(s.records.put(row));
+        } catch (error) {
+          if (!(error instanceof MergeRefused)) throw error;
+        }
+      }
+      await done(s.outbox.delete(entry.mutation_id));
+      touch(entry.entity, entry.id);
+    }
+    let last = (await done(s.meta.get('hlc'))) || null;
+    if (clamped.size) {
+      // Adopt the server's clock: later edits follow it, unless edits made meanwhile are later.
+      const remaining = await done(s.outbox.getAll());
+      last = [...clamped.values(), ...remaining.map((e) => e.hlc)].reduce((a, b) => (a > b ? a : b));
+    }
+    if (answer.reset) {
+      // The server's data changed under us: forget the pulled copies, keep what waits.
+      await done(s.records.clear());
+      await done(s.conflicts.clear());
+      await done(s.meta.put(0, 'cursor'));
+      touched.clear();
+      for (const entry of await done(s.outbox.getAll())) touch(entry.entity, entry.id);
+      for (const [entity, id] of touched.values()) await rebuild(s, session, entity, id);
+      await done(s.meta.put(last, 'hlc'));
+      return { entities: [...Object.keys(KINDS), 'conflicts'], reset: answer.reset };
+    }
+    let seen = null;
+    for (const change of answer.changes || []) {
+      entities.add(change.entity);
+      if (change.entity === 'conflicts') {
+        const old = await done(s.conflicts.get(change.id));
+        const entry = { ...change.record, id: change.id };
+        // Resolved on this phone while offline: keep it out of the open list.
+        if (old && old.resolved_locally && !entry.resolved_at) Object.assign(entry, { resolved_at: old.resolved_at, resolved_locally: true });
+        await done(s.conflicts.put(entry));
+        continue;
+      }
+      const record = change.record;
+      for (const c of [record._deleted, ...Object.values(record._clocks || {})]) if (c && (!seen || c > seen)) seen = c;
+      touched.delete(`${change.entity}\u0000${change.id}`);
+      await rebuild(s, session, change.entity, change.id, { server: record, derived: change.derived ?? null });
+    }
+    for (const [entity, id] of touched.values()) {
+      entities.add(entity);
+      await rebuild(s, session, entity, id);
+    }
+    // What this phone has seen: its next edit must sort after it, whatever its own date.
+    if (seen && (!last || seen > last)) last = last ? receive(last, seen, Date.now()) : hlcNow(session.node, seen, Date.now());
+    if (last) await done(s.meta.put(last, 'hlc'));
+    await done(s.meta.put(answer.cursor, 'cursor'));
+    return { entities: [...entities], reset: null };
+  });
+}

@@ -1,0 +1,63 @@
+/** Menu: who is logged in, language, sync details, keluar (with a warning while edits are unsent). */
+
+import { request } from '../api.js';
+import { pendingCount, clearAll } from '../db.js';
+import { loadLang, lang, t, label } from '../i18n.js';
+import { rerender } from '../app.js';
+import { h, setTitle, go, button, notice } from '../ui.js';
+
+/** Two large buttons to switch between Bahasa Indonesia and English. */
+export function languageSwitch() {
+  const choose = async (code) => {
+    await loadLang(code);
+    window.dispatchEvent(new CustomEvent('jangkau:lang'));
+    rerender();
+  };
+  return h('fieldset', { class: 'tgs lang' }, h('legend', { text: t('menu.language') }),
+    [['id', 'Bahasa Indonesia'], ['en', 'English']].map(([code, text]) => h('label', { class: 'tg' },
+      h('input', { type: 'radio', name: 'lang', value: code, checked: lang() === code, onchange: () => choose(code) }),
+      h('span', { text, lang: code }))));
+}
+
+/** Log out: refuse while edits are unsent unless confirmed; then clear this phone's data. */
+async function logout(session, box, confirmed) {
+  const unsent = await pendingCount();
+  if (unsent > 0 && !confirmed) {
+    box.replaceChildren(
+      notice(t('logout.unsent', { n: unsent })),
+      h('p', { text: t('logout.unsent_advice') }),
+      button(t('logout.sync_first'), () => go('/sinkronisasi'), 'primary'),
+      button(t('logout.confirm', { n: unsent }), () => logout(session, box, true), 'danger'),
+    );
+    return;
+  }
+  try {
+    if (navigator.onLine) await request('POST', '/api/auth/logout', null, session.token);
+  } catch { /* the token dies with the data on this phone anyway */ }
+  await clearAll();
+  // A fresh page: nothing of this user stays in memory either.
+  location.replace('/#/masuk');
+  location.reload();
+}
+
+export function render(main, { session }) {
+  setTitle(t('menu.title'));
+  const user = session.user;
+  const box = h('div', { class: 'logout', 'aria-live': 'polite' });
+  main.append(
+    h('section', { class: 'card' },
+      h('p', { class: 'big', text: user.full_name }),
+      h('p', { text: `${label('role', user.role)}${user.desa_name ? ` · ${user.desa_name}` : ''}` }),
+      h('p', { class: 'hint', text: t('menu.username', { name: user.username }) })),
+    languageSwitch(),
+    h('nav', { class: 'biglinks' },
+      h('a', { href: '#/sinkronisasi', class: 'btn', text: t('sync.details') }),
+      h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
+      h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
+    h('section', { class: 'card' },
+      h('h2', { text: t('logout.title') }),
+      h('p', { class: 'hint', text: t('logout.explain') }),
+      box,
+      button(t('logout.button'), () => logout(session, box, false), 'secondary wide', { id: 'logout' })),
+  );
+}

@@ -1,0 +1,117 @@
+/** Warga: the list (search by name) and one person's page with "Rujuk ke LTSA". */
+
+import { listRecords, getRecord } from '../db.js';
+import { t, label, formatDate, formatTime } from '../i18n.js';
+import { isChild, ageOn } from '../validate.js';
+import { regionIndex, desaName } from '../refdata.js';
+import { h, setTitle, actions, notice, onData, button } from '../ui.js';
+import { sentMark } from './visits.js';
+import { referralStatus } from './referrals.js';
+
+const PAGE = 30;
+
+/** "Anak" with a symbol, for a person under 18. */
+export function childBadge(birthDate) {
+  return isChild(birthDate) ? h('span', { class: 'badge child', text: `★ ${t('person.child')}` }) : null;
+}
+
+export async function list(main) {
+  setTitle(t('persons.title'));
+  const index = await regionIndex();
+  const search = h('input', { type: 'search', autocomplete: 'off', placeholder: t('persons.search_ph'), 'aria-label': t('persons.search_ph') });
+  const ul = h('ul', { class: 'items' });
+  let all = [];
+  let shown = PAGE;
+  const more = button(t('ui.more_items'), () => { shown += PAGE; draw(); }, 'secondary wide');
+  const draw = () => {
+    const q = search.value.trim().toLowerCase();
+    const hits = q ? all.filter((p) => p.name.toLowerCase().includes(q)) : all;
+    ul.replaceChildren(...hits.slice(0, shown).map((p) => h('li', null, h('a', { href: `#/warga/${p.id}`, class: 'item' },
+      h('strong', null, p.name, ' ', childBadge(p.birth_date)),
+      h('span', { text: [label('sex', p.sex), p.birth_date && t('person.age', { n: ageOn(p.birth_date) }), desaName(index, p.desa_code)].filter(Boolean).join(' · ') }),
+      h('span', { text: label('migration_status', p.migration_status) }),
+      sentMark(p)))));
+    if (!hits.length) ul.append(h('li', { class: 'hint', text: t('persons.none') }));
+    more.hidden = hits.length <= shown;
+  };
+  const load = async () => {
+    all = await listRecords('persons', (p) => !p.archived_at);
+    draw();
+  };
+  search.addEventListener('input', () => { shown = PAGE; draw(); });
+  await load();
+  main.append(h('div', { class: 'field' }, search), ul, more,
+    actions(h('a', { href: '#/warga/baru', class: 'btn primary', text: `+ ${t('nav.register')}` })));
+  return onData(load);
+}
+
+function row(name, value) {
+  return value == null || value === '' ? null : h('div', { class: 'kv' }, h('dt', { text: name }), h('dd', null, value));
+}
+
+export async function detail(main, { params: [id], session }) {
+  const box = h('div');
+  main.append(box);
+  const draw = async () => {
+    const [p, index] = await Promise.all([getRecord('persons', id), regionIndex()]);
+    if (!p) {
+      setTitle(t('persons.title'));
+      box.replaceChildren(notice(t('ui.not_found')));
+      return;
+    }
+    setTitle(p.name);
+    const [consents, plans, referrals] = await Promise.all([
+      listRecords('consents', (c) => c.person_id === id),
+      listRecords('migration_plans', (m) => m.person_id === id),
+      listRecords('referrals', (r) => r.person_id === id),
+    ]);
+    const nik = p.nik ? `${p.nik.slice(0, 6)}••••••${p.nik.slice(12)}` : null;
+    const village = ['officer', 'community', 'admin'].includes(session.user.role);
+    box.replaceChildren(...[
+      h('section', { class: 'card' },
+        h('p', { class: 'big' }, p.name, ' ', childBadge(p.birth_date)),
+        sentMark(p),
+        h('dl', null,
+          row(t('field.sex'), label('sex', p.sex)),
+          row(t('field.birth_date'), p.birth_date && `${formatDate(p.birth_date)} (${t('person.age', { n: ageOn(p.birth_date) })})`),
+          row(t('person.nik'), nik),
+          row(t('person.phone'), p.phone),
+          row(t('field.desa'), desaName(index, p.desa_code)),
+          row(t('field.address'), p.address),
+          row(t('field.migration_status'), label('migration_status', p.migration_status)),
+          row(t('field.marital_status'), p.marital_status && label('marital_status', p.marital_status)),
+          row(t('field.education'), p.education && label('education', p.education)),
+          row(t('field.disability'), p.disability ? t('ui.yes') : t('ui.no')),
+          row(t('field.lawful_basis'), label('lawful_basis', p.lawful_basis)))),
+      consents.map((c) => h('section', { class: 'card' },
+        h('h2', { text: t('person.consent') }),
+        h('dl', null,
+          row(t('field.purposes'), c.purposes.map((x) => label('consent_purpose', x)).join(', ')),
+          row(t('field.consent_method'), label('consent_method', c.method)),
+          row(t('person.given_at'), formatTime(c.given_at, 'datetime')),
+          row(t('field.guardian_name'), c.guardian_name && `${c.guardian_name} (${label('guardian_relation', c.guardian_relation)})`),
+          row(t('person.keep_until'), formatDate(c.keep_until)),
+          c.withdrawn_at && row(t('person.withdrawn'), formatTime(c.withdrawn_at, 'datetime'))))),
+      plans.slice(0, 1).map((m) => h('section', { class: 'card' },
+        h('h2', { text: t('register.step_plan') }),
+        h('dl', null,
+          row(t('field.destination_country'), m.destination_country),
+          row(t('field.sector'), m.sector && label('sector', m.sector)),
+          row(t('field.scheme'), label('scheme', m.scheme)),
+          row(t('field.agency_name'), m.agency_name),
+          row(t('field.informal_recruiter'), m.informal_recruiter ? t('ui.yes') : t('ui.no')),
+          row(t('field.fee_asked'), m.fee_asked != null && `Rp ${m.fee_asked.toLocaleString('id-ID')}`),
+          row(t('field.documents'), m.documents?.map((d) => label('document', d)).join(', '))))),
+      referrals.length ? h('section', { class: 'card' },
+        h('h2', { text: t('nav.referrals') }),
+        h('ul', { class: 'items' }, referrals.map((r) => h('li', null, h('a', { href: `#/rujukan/${r.id}`, class: 'item' },
+          h('strong', { text: referralStatus(r) }),
+          h('span', { text: r.services.map((s) => label('service', s)).join(', ') })))))) : null,
+      village && actions(
+        h('a', { href: `#/warga/${id}/ubah`, class: 'btn secondary', text: t('person.edit') }),
+        h('a', { href: `#/rujuk/${id}`, class: 'btn primary', text: t('refer.action') })),
+    ].flat().filter(Boolean));
+  };
+  await draw();
+  return onData(draw);
+}

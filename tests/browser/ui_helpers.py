@@ -1,0 +1,117 @@
+"""Steps the screen tests share: log in through the form, wait for sync, read IndexedDB."""
+
+import re
+
+from playwright.sync_api import Page
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PASSWORD
+
+# Counts of every object store of the app's IndexedDB (only call once the app opened it).
+IDB_COUNTS = """() => new Promise((resolve, reject) => {
+  const req = indexedDB.open('jangkau');
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const db = req.result;
+    const names = [...db.objectStoreNames];
+    const tx = db.transaction(names);
+    const out = {};
+    let left = names.length;
+    for (const name of names) {
+      const count = tx.objectStore(name).count();
+      count.onsuccess = () => {
+        out[name] = count.result;
+        if (--left === 0) { db.close(); resolve(out); }
+      };
+    }
+  };
+})"""
+
+# Every value of the records store, as JSON text: to look for a name anywhere in it.
+IDB_RECORDS_TEXT = """() => new Promise((resolve, reject) => {
+  const req = indexedDB.open('jangkau');
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const db = req.result;
+    const all = db.transaction(['records', 'drafts', 'outbox']).objectStore('records').getAll();
+    all.onsuccess = () => { db.close(); resolve(JSON.stringify(all.result)); };
+  };
+})"""
+
+
+def login(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Log in through the Masuk form and wait for the home screen."""
+    page.goto("/")
+    page.get_by_label("Nama pengguna").fill(username)
+    page.get_by_label("Kata sandi").fill(password)
+    page.get_by_role("button", name="Masuk").click()
+    expect(page.locator("#st-visits")).to_be_visible()
+
+
+def wait_controlled(page: Page) -> None:
+    """Wait until the service worker controls the page (then offline reloads work)."""
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+
+def sync_now(page: Page) -> None:
+    """Open the sync details, tap Sinkronkan sekarang, wait until nothing waits."""
+    page.goto("/#/sinkronisasi")
+    page.get_by_role("button", name="Sinkronkan sekarang").click()
+    expect(page.locator("#syncbar")).to_contain_text("Semua sudah terkirim")
+    expect(page.locator("#syncbar")).not_to_contain_text("Sedang sinkronisasi")
+
+
+def new_visit(page: Page, notes: str, visit_type: str = "Sosialisasi") -> None:
+    """Fill and save a new visit through its two steps."""
+    page.goto("/#/kunjungan/baru")
+    page.get_by_label(visit_type, exact=True).check()
+    page.get_by_label("Dusun/blok").fill("Dusun Kidul")
+    page.get_by_label("RT", exact=True).fill("3")
+    page.get_by_role("button", name="Lanjut").click()
+    page.get_by_label("Jaminan sosial").check()
+    page.get_by_role("button", name="Tambah Perempuan").click()
+    page.get_by_role("textbox", name="Laki-laki").fill("4")
+    page.get_by_label("Catatan").fill(notes)
+    page.get_by_role("button", name="Simpan", exact=True).click()
+    expect(page).to_have_url(re.compile(r"#/kunjungan$"))
+
+
+def accept_consent(page: Page) -> None:
+    """The consent step as an officer: purpose, method, the notice read."""
+    page.goto("/#/warga/baru")
+    expect(page.get_by_text("Langkah 1 dari 4")).to_be_visible()
+    page.get_by_label("Rujukan ke LTSA").check()
+    page.get_by_label("Centang di layar").check()
+    page.get_by_label("Pemberitahuan di atas sudah saya bacakan kepada warga.").check()
+    page.get_by_role("button", name="Lanjut").click()
+    expect(page.get_by_text("Langkah 2 dari 4")).to_be_visible()
+
+
+def register_person(page: Page, name: str, birth_date: str = "1995-03-14",
+                    nik: str = "") -> None:
+    """Register an adult through all four steps; ends on the person's page."""
+    accept_consent(page)
+    page.get_by_label("Nama lengkap").fill(name)
+    page.get_by_label("Perempuan", exact=True).check()
+    page.get_by_label("Tanggal lahir").fill(birth_date)
+    if nik:
+        page.get_by_label("NIK (boleh dikosongkan)").fill(nik)
+    page.get_by_label("Nomor HP (boleh dikosongkan)").fill("0812 3456 7890")
+    page.get_by_role("button", name="Lanjut").click()
+    expect(page.get_by_text("Langkah 3 dari 4")).to_be_visible()
+    page.get_by_label("CPMI", exact=True).check()
+    page.get_by_role("button", name="Lanjut").click()
+    expect(page.get_by_text("Langkah 4 dari 4")).to_be_visible()
+    page.get_by_label("Taiwan").check()
+    page.get_by_role("button", name="Simpan", exact=True).click()
+    expect(page.get_by_role("link", name="Rujuk ke LTSA")).to_be_visible()
+
+
+def refer(page: Page, reason: str) -> None:
+    """From a person's page: Rujuk ke LTSA, one service, urgency segera, Kirim rujukan."""
+    page.get_by_role("link", name="Rujuk ke LTSA").click()
+    page.get_by_label("Informasi migrasi aman").check()
+    page.get_by_label("Segera").check()
+    page.get_by_label("Alasan rujukan").fill(reason)
+    page.get_by_role("button", name="Kirim rujukan").click()
+    expect(page.get_by_role("heading", name="Riwayat")).to_be_visible()
