@@ -136,6 +136,13 @@ def authenticate() -> DeviceToken | None:
     return device
 
 
+def locks_itself(view):
+    """Mark a writing view that takes the change-sequence lock itself, only when needed
+    (the sync: a pull-only round trip must not queue behind every push)."""
+    view.locks_itself = True
+    return view
+
+
 def login_required(*roles: str):
     """Decorator: a valid device token, and one of `roles` when given."""
 
@@ -150,7 +157,7 @@ def login_required(*roles: str):
             g.user = device.user
             if roles and device.user.role not in roles:
                 raise ApiError(403)
-            if request.method not in READ_METHODS:
+            if request.method not in READ_METHODS and not getattr(view, "locks_itself", False):
                 # A write reads the rows it changes only after taking the change-sequence
                 # lock: a phone's push that commits meanwhile is then seen, never overwritten
                 # from a stale read (the same queue the sync push waits in).

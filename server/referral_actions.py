@@ -22,6 +22,7 @@ from .api.util import stamp_write
 from .errors import ApiError
 from .extensions import db
 from .models import Consent
+from .models import MigrationPlan
 from .models import Organisation
 from .models import Person
 from .models import Referral
@@ -109,6 +110,13 @@ def ltsa_organisation_id() -> int | None:
     ).scalar_one_or_none()
 
 
+def person_records(session, person: Person) -> list:
+    """A person with their consents and migration plans: what enters a scope with them."""
+    consents = session.execute(sa.select(Consent).where(Consent.person_id == person.id))
+    plans = session.execute(sa.select(MigrationPlan).where(MigrationPlan.person_id == person.id))
+    return [person, *consents.scalars(), *plans.scalars()]
+
+
 def check_can_refer(user: User, person: Person) -> None:
     """The sender may change the person, who is not archived and, where the lawful basis
     is consent, has consented to a referral."""
@@ -151,7 +159,7 @@ def create_referral(user: User, data: dict) -> Referral:
     first = _new_event(user, referral, {"kind": "status", "status": "terkirim"}, [])
     db.session.add(first)
     # The LTSA now sees the person through this referral: send the person again.
-    sequence.touch([person])
+    sequence.touch(person_records(db.session, person))
     audit.record("create", "referral", referral.id, {"person_id": person.id})
     return referral
 
@@ -239,4 +247,5 @@ def refresh_referral(session, referral: Referral) -> None:
     if referral.assigned_organisation_id != assigned:
         referral.assigned_organisation_id = assigned
         # The partner it was forwarded to is past these rows' sequences: send them again.
-        sequence.touch([referral, session.get(Person, referral.person_id), *events])
+        sequence.touch([referral, *person_records(session, referral.person),
+                        *events])

@@ -25,6 +25,7 @@ from .models import CommunityGroup
 from .models import ConflictEntry
 from .models import Consent
 from .models import MigrationPlan
+from .models import Organisation
 from .models import OutreachVisit
 from .models import Person
 from .models import Referral
@@ -136,6 +137,18 @@ def _authorize_person_child(user, row, values):
     scopes.check_person_write(user, person.desa_code, person)
 
 
+def _authorize_consent(user, row, values):
+    _authorize_person_child(user, row, values)
+    person = db.session.get(Person, values["person_id"])
+    if rs.is_child(person.birth_date) and not values.get("guardian_name"):
+        # UU PDP Pasal 25: a child's data needs a parent's or guardian's consent.
+        raise ApiError(422, fields={"guardian_name": [{
+            "id": f"Warga di bawah {rs.ADULT_AGE} tahun: persetujuan diberikan orang tua/wali; "
+                  "isi namanya.",
+            "en": f"A person under {rs.ADULT_AGE}: a parent or guardian consents; "
+                  "give their name."}]})
+
+
 def _authorize_referral(user, row, values):
     from .referral_actions import check_can_refer
     from .referral_actions import check_village_edit
@@ -173,6 +186,13 @@ def _authorize_event(user, row, values):
     # Anyone who may read the referral may add to its history; a status the role may not
     # set is kept in the history and flagged, not applied (sync.referral_status).
     scopes.get_readable(user, Referral, values["referral_id"])
+    organisation_id = values.get("organisation_id")
+    if organisation_id is not None:
+        organisation = db.session.get(Organisation, organisation_id)
+        if organisation is None or not organisation.is_active:
+            raise ApiError(422, fields={"organisation_id": [{
+                "id": "Organisasi tidak dikenal atau tidak aktif.",
+                "en": "Unknown or inactive organisation."}]})
 
 
 def _prepare_person(session, user, row, is_new):
@@ -233,8 +253,10 @@ def _after_referral(session, user, row, is_new):
         session.add(event)
         engine.BatchRows.note_added(session, "referral_events", event_id)
     # The LTSA now sees the person through this referral: send the person again.
-    sequence.touch([session.get(Person, row.person_id)])
+    from .referral_actions import person_records
     from .referral_actions import refresh_referral
+
+    sequence.touch(person_records(session, session.get(Person, row.person_id)))
 
     refresh_referral(session, row)
 
@@ -286,7 +308,7 @@ def build_registry() -> dict[str, engine.EntitySpec]:
                          archive_only=True, prepare=_prepare_person),
         # Consents are withdrawn (withdrawn_at), never deleted: the record of consent stays.
         "consents": _spec("consents", Consent, scopes.READABLE[Consent],
-                          _authorize_person_child, archive_only=True),
+                          _authorize_consent, archive_only=True),
         "migration_plans": _spec("migration_plans", MigrationPlan,
                                  scopes.READABLE[MigrationPlan], _authorize_person_child),
         # A referral is withdrawn with a dibatalkan event, never deleted.

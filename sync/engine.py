@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
+from sqlalchemy.orm import object_session
 
 from . import hlc as hlc_mod
 from . import merge
@@ -290,8 +291,14 @@ def bind_node(client, mutations: list[dict], server_node: str = "server") -> Non
     nodes = {hlc_mod.node_of(m["hlc"]) for m in mutations if m["mutation_id"] >
              client.last_mutation_id}
     if client.node is None and len(nodes) == 1 and server_node not in nodes:
-        client.node = nodes.pop()
-        return
+        node = nodes.pop()
+        taken = object_session(client).execute(
+            sa.select(type(client).client_id).where(type(client).node == node,
+                                                    type(client).client_id != client.client_id)
+        ).first()
+        if taken is None:
+            client.node = node
+            return
     bad = [m["mutation_id"] for m in mutations
            if m["mutation_id"] > client.last_mutation_id
            and hlc_mod.node_of(m["hlc"]) != client.node]

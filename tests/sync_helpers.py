@@ -21,7 +21,8 @@ class Phone:
         self.client = client
         self.account = account
         self.client_id = str(uuid.uuid4())
-        self.node = node or f"hp-{account.username}"
+        # Every install has a node of its own, as the app makes one per session.
+        self.node = node or f"hp-{account.username[:20]}-{uuid.uuid4().hex[:6]}"
         self.clock = None
         self.wall_ms = wall_ms
         self.next_id = 1

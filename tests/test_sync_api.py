@@ -512,3 +512,69 @@ def test_envelope_errors_are_keyed_by_mutation_id(client, officer):
     error = phone.sync(expect=422)["error"]
     assert set(error["fields"]["mutations"]) == {"7"}
     assert "id" in error["fields"]["mutations"]["7"]
+
+
+def test_a_node_belongs_to_one_client(client, officer, make_account):
+    ani = Phone(client, officer, node="hp-ani")
+    ani.new("visits", VISIT)
+    ani.sync()
+    impostor = Phone(client, make_account("officer", desa_code=DESA_A), node="hp-ani")
+    impostor.new("visits", VISIT)
+    error = impostor.sync(expect=422)["error"]
+    assert set(error["fields"]["mutations"]) == {"1"}
+
+
+def test_a_childs_consent_needs_a_guardian(client, officer):
+    phone = Phone(client, officer)
+    child = phone.new("persons", dict(PERSON, birth_date="2012-03-04"))
+    consent = {"person_id": child, "purposes": ["pencatatan"], "notice_version": "2024-10",
+               "method": "tanda_tangan", "given_at": "2026-11-01T03:00:00+00:00"}
+    phone.new("consents", consent)
+    phone.new("consents", dict(consent, guardian_name="Warsini", guardian_relation="ibu"))
+    answer = phone.sync()
+    assert [r["mutation_id"] for r in answer["refused"]] == [2]
+    assert "guardian_name" in answer["refused"][0]["fields"]
+    assert answer["applied"] == [1, 3]
+
+
+def test_an_event_naming_an_unknown_organisation_is_refused(client, officer):
+    phone = Phone(client, officer)
+    _, referral_id = _refer(phone)
+    phone.new("referral_events", {"referral_id": referral_id, "kind": "status",
+                                  "status": "dirujuk_lanjut", "organisation_id": 999})
+    answer = phone.sync()
+    assert answer["refused"][0]["fields"]["organisation_id"][0]["en"] == (
+        "Unknown or inactive organisation.")
+
+
+def test_the_desk_pulls_a_referred_persons_consents_and_plans(client, officer, make_account):
+    ltsa = Phone(client, make_account("ltsa"))
+    phone = Phone(client, officer)
+    person_id = phone.new("persons", PERSON)
+    consent_id = phone.new("consents", {"person_id": person_id, "purposes": ["rujukan_ltsa"],
+                                        "notice_version": "2024-10", "method": "centang",
+                                        "given_at": "2026-11-01T03:00:00+00:00"})
+    plan_id = phone.new("migration_plans", {"person_id": person_id,
+                                            "destination_country": "TW", "sector": "plrt"})
+    phone.sync()
+    ltsa.sync_all()
+    phone.new("referrals", {"person_id": person_id, "services": ["bantuan_hukum"]})
+    phone.sync()
+    ltsa.sync_all()
+    assert {("consents", consent_id), ("migration_plans", plan_id)} <= set(ltsa.records)
+
+
+def test_a_stale_web_edit_logs_every_value_it_replaces_unseen(client, officer):
+    phone = Phone(client, officer)
+    visit_id = phone.new("visits", VISIT)
+    phone.sync()
+    shown = client.get(f"/api/visits/{visit_id}", headers=officer.headers)
+    version = shown.headers["ETag"]
+    phone.edit("visits", visit_id, {"rw": "009", "dusun": "Dusun HP"})
+    phone.sync()
+    response = client.patch(f"/api/visits/{visit_id}", json={"rw": "007", "dusun": "Dusun Web"},
+                            headers=dict(officer.headers, **{"If-Match": version}))
+    assert response.status_code == 200, response.get_json()
+    lost = db.session.execute(sa.select(ConflictEntry.field, ConflictEntry.losing_value)
+                              ).all()
+    assert sorted(lost) == [("dusun", "Dusun HP"), ("rw", "009")]

@@ -17,6 +17,7 @@ from sync.protocol import SyncResponseSchema
 from sync.protocol import sync_request_schema
 
 from .. import audit
+from ..auth import locks_itself
 from ..auth import login_required
 from ..errors import ApiError
 from ..extensions import db
@@ -71,6 +72,7 @@ def _request_json() -> dict:
 @api_bp.post("/sync")
 @doc(body=SyncRequestSchema, response=SyncResponseSchema, errors=(413, 415))
 @login_required()
+@locks_itself
 def sync_round_trip():
     """Push the outbox and pull the changes since the cursor, in one transaction."""
     started = time.perf_counter()

@@ -108,7 +108,10 @@ def stamp_write(row, names, user, stamp: str | None = None) -> None:
     from ..models import ConflictEntry
     from ..sync_registry import REGISTRY_ENTITY_OF
 
+    # Every replaced value is read before any is logged: logging queries, and a query
+    # flushes the row, which forgets the values it replaced.
     state = sa.inspect(row)
+    entries = []
     for name in names:
         history = state.attrs[name].history if name in state.attrs else None
         if history is None or not history.deleted or name not in before:
@@ -116,8 +119,9 @@ def stamp_write(row, names, user, stamp: str | None = None) -> None:
         old, new = _jsonable(history.deleted[0]), _jsonable(getattr(row, name))
         if old == new:
             continue
-        engine.log_conflicts(db.session, ConflictEntry, [{
+        entries.append({
             "entity": REGISTRY_ENTITY_OF[type(row)], "id": row.id, "field": name,
             "reason": "concurrent_edit", "winning_value": new, "winning_hlc": stamp,
             "winning_author": str(user.id), "losing_value": old, "losing_hlc": before[name],
-            "losing_author": authors.get(name)}])
+            "losing_author": authors.get(name)})
+    engine.log_conflicts(db.session, ConflictEntry, entries)
