@@ -42,5 +42,10 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check .
 
+## Benchmarks that print figures (sync through gunicorn; the app's download budget)
+bench: install-test
+	$(BIN)/python bench/sync_bench.py
+	$(BIN)/python bench/pwa_budget.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -650,12 +650,15 @@ def concurrency(args, tmp: Path) -> dict:
                          else None) for k in range(seen, t.requests))
 
         started = time.perf_counter()
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         workers = [threading.Thread(target=work, args=(i,)) for i in range(len(phones))]
         for t in workers:
             t.start()
         for t in workers:
             t.join()
         wall = time.perf_counter() - started
+        server_cpu = server.cpu_seconds() - server_cpu
+        client_cpu = time.process_time() - client_cpu
         # Converged: after one more sync each, the phones of a desa hold the same records,
         # and those are every record its phones made (plus the referrals' first events).
         for phone in phones:
@@ -690,6 +693,7 @@ def concurrency(args, tmp: Path) -> dict:
         "push_p50": percentile(pushes, 0.50) * 1000, "push_p95": percentile(pushes, 0.95) * 1000,
         "server_p50": percentile(server_ms, 0.50), "server_p95": percentile(server_ms, 0.95),
         "wall": wall, "records_per_s": len(phones) * args.rounds * args.per_phone / wall,
+        "server_cpu": server_cpu, "client_cpu": client_cpu,
         "rss_sum": rss_sum, "rss_worker": rss_worker,
     }
 
@@ -775,6 +779,8 @@ def print_concurrency(c: dict) -> None:
           f"p95 {c['p95']:.0f}; max {c['max']:.0f}")
     print(f"  requests carrying a push: p50 {c['push_p50']:.0f} ms, p95 {c['push_p95']:.0f} ms; "
           f"server time p50 {c['server_p50']:.0f} ms, p95 {c['server_p95']:.0f} ms")
+    print(f"  CPU over those {c['wall']:.1f} s: gunicorn {c['server_cpu']:.1f} s, this client "
+          f"{c['client_cpu']:.1f} s, on {os.cpu_count()} cores (PostgreSQL not counted)")
     print(f"  peak RSS MiB: {c['rss_sum']:.0f} (master and workers), {c['rss_worker']:.0f} "
           "(largest worker)")
     for e in c["errors"][:10]:

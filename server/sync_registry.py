@@ -243,6 +243,12 @@ def _after_referral(session, user, row, is_new):
         return
     # The first event of a referral made on a phone: its id follows from the referral's,
     # so a retried push finds it instead of adding a second one.
+    from .referral_actions import person_records
+    from .referral_actions import refresh_referral
+
+    # Read before anything is added, so that refresh_referral's query flushes the new event
+    # and the touched rows together (a flush per referral fewer).
+    entering = person_records(session, session.get(Person, row.person_id))
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"jangkau:referral:{row.id}:terkirim"))
     if session.get(ReferralEvent, event_id) is None:
         stamp = row.field_clocks.get("person_id") or hlc_mod.now(engine.SERVER_NODE)
@@ -253,11 +259,7 @@ def _after_referral(session, user, row, is_new):
         session.add(event)
         engine.BatchRows.note_added(session, "referral_events", event_id)
     # The LTSA now sees the person through this referral: send the person again.
-    from .referral_actions import person_records
-    from .referral_actions import refresh_referral
-
-    sequence.touch(person_records(session, session.get(Person, row.person_id)))
-
+    sequence.touch(entering)
     refresh_referral(session, row)
 
 
