@@ -26,6 +26,8 @@ from .protocol import PROTOCOL_VERSION
 
 SERVER_NODE = "server"
 BATCH_ROWS = "jangkau_batch_rows"
+# How many refusals a client's record keeps, to answer them again on a retry.
+KEPT_REFUSALS = 500
 # A pull of at most this many sequence numbers reads them in order (see pull).
 SEQ_SCAN_MAX = 20_000
 META_KEYS = ("_authors", "_bases", "_deleted_by", "_deleted_base")
@@ -534,8 +536,12 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     result = push(session, registry, client, user, mutations, conflict_model, now_ms=now_ms)
     # A retried batch gets its refusals again: a lost answer must not lose them.
     again = [retried[mid] for mid in result.skipped if mid in retried]
-    if result.applied or result.refused:
-        client.last_refused = result.refused
+    if result.refused:
+        # Kept across batches (the newest few hundred): answers lost one after another
+        # must not lose a refusal either.
+        kept = [r for r in (client.last_refused or [])
+                if r["mutation_id"] not in {n["mutation_id"] for n in result.refused}]
+        client.last_refused = (kept + result.refused)[-KEPT_REFUSALS:]
     result.refused = again + result.refused
     response.update({
         "last_mutation_id": result.last_mutation_id,

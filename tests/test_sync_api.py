@@ -578,3 +578,16 @@ def test_a_stale_web_edit_logs_every_value_it_replaces_unseen(client, officer):
     lost = db.session.execute(sa.select(ConflictEntry.field, ConflictEntry.losing_value)
                               ).all()
     assert sorted(lost) == [("dusun", "Dusun HP"), ("rw", "009")]
+
+
+def test_two_lost_answers_in_a_row_keep_both_refusals(client, officer):
+    phone = Phone(client, officer)
+    phone.new("visits", dict(VISIT, desa_code=DESA_B))
+    first = phone.body()
+    client.post("/api/sync", json=first, headers=officer.headers)  # answer lost
+    phone.new("visits", dict(VISIT, desa_code=DESA_B))
+    second = phone.body()
+    client.post("/api/sync", json=second, headers=officer.headers)  # answer lost again
+    again = client.post("/api/sync", json=second, headers=officer.headers).get_json()
+    assert again["skipped"] == [1, 2]
+    assert [r["mutation_id"] for r in again["refused"]] == [1, 2]
