@@ -1,5 +1,7 @@
 """Enumerations of the domain, each code with its Bahasa Indonesia and English label."""
 
+from sync.referral_status import STATUS_LABELS
+
 ROLES = {
     "officer": ("Perangkat Desa", "Village official"),
     "community": ("Anggota Kelompok Masyarakat", "Community group member"),
@@ -149,16 +151,18 @@ SERVICES = {
     "perbankan": ("Perbankan", "Banking"),
 }
 
-REFERRAL_STATUSES = {
-    "terkirim": ("Terkirim", "Sent"),
-    "diterima": ("Diterima", "Received"),
-    "dijadwalkan": ("Dijadwalkan", "Scheduled"),
-    "dilayani": ("Sedang dilayani", "Being served"),
-    "dirujuk_lanjut": ("Dirujuk ke mitra", "Forwarded to a partner"),
-    "selesai": ("Selesai", "Closed"),
-    "tidak_hadir": ("Tidak hadir", "No-show"),
-    "dibatalkan": ("Dibatalkan", "Withdrawn"),
+# The Bahasa Indonesia labels live with the status rules (sync/referral_status.py).
+_STATUS_EN = {
+    "terkirim": "Sent",
+    "diterima": "Received",
+    "dijadwalkan": "Scheduled",
+    "dilayani": "Being served",
+    "dirujuk_lanjut": "Forwarded to a partner",
+    "selesai": "Closed",
+    "tidak_hadir": "No-show",
+    "dibatalkan": "Withdrawn",
 }
+REFERRAL_STATUSES = {code: (label, _STATUS_EN[code]) for code, label in STATUS_LABELS.items()}
 
 CASE_CATEGORIES = {
     "ingin_dipulangkan": ("Ingin dipulangkan", "Wants repatriation"),

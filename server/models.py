@@ -16,6 +16,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def age_on(birth_date: dt.date | None, day: dt.date) -> int | None:
+    """Age in whole years on `day`, or None without a birth date."""
+    if birth_date is None:
+        return None
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
 def new_uuid() -> str:
     return str(uuid.uuid4())
 
@@ -188,10 +195,7 @@ class Person(SyncedRecord, db.Model):
 
     def age_on(self, day: dt.date) -> int | None:
         """Age in whole years on the given day, or None without a birth date."""
-        if self.birth_date is None:
-            return None
-        b = self.birth_date
-        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+        return age_on(self.birth_date, day)
 
 
 class MigrationPlan(SyncedRecord, db.Model):

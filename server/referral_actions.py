@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sync import engine
 from sync import hlc
 from sync import referral_status
 from sync import sequence
 
 from . import audit
 from . import scopes
-from .api.util import SERVER_NODE
 from .api.util import stamp_write
 from .errors import ApiError
 from .extensions import db
@@ -86,7 +86,7 @@ def _new_event(user: User, referral: Referral, data: dict, after: list[ReferralE
         id=data.get("id") or new_uuid(), referral_id=referral.id, kind=data["kind"],
         status=data.get("status"), note=data.get("note", ""),
         organisation_id=data.get("organisation_id"), author_role=user.role,
-        hlc=hlc.now(SERVER_NODE, last=last), created_by_id=user.id,
+        hlc=hlc.now(engine.SERVER_NODE, last=last), created_by_id=user.id,
     )
     # An event is insert-only: every field carries the insert's clock.
     stamp_write(event, EVENT_FIELDS, user, stamp=event.hlc)

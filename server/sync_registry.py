@@ -161,7 +161,7 @@ def _authorize_referral(user, row, values):
         raise ApiError(422, fields={"person_id": [{"id": "Tidak dapat dipindah ke warga lain.",
                                                    "en": "Cannot move to another person."}]})
     changed = {name for name in SYNC_FIELDS["referrals"]
-               if _changed(getattr(row, name), values.get(name))}
+               if getattr(row, name) != values.get(name)}
     if user.role in ("officer", "community"):
         allowed = REFERRAL_VILLAGE_FIELDS
         scopes.check_referral_create(user, person)
@@ -176,10 +176,6 @@ def _authorize_referral(user, row, values):
     if changed & (REFERRAL_VILLAGE_FIELDS - REFERRAL_DESK_FIELDS) or (
             changed and user.role in ("officer", "community")):
         check_village_edit(row)
-
-
-def _changed(old, new) -> bool:
-    return old != new
 
 
 def _authorize_event(user, row, values):

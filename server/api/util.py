@@ -11,8 +11,6 @@ from ..errors import ApiError
 from ..extensions import db
 
 PAGING_ARGS = ("page", "per_page")
-# The HLC node id of writes the server makes itself.
-SERVER_NODE = engine.SERVER_NODE
 
 
 def json_body() -> dict:

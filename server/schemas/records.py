@@ -39,6 +39,7 @@ from ..enums import URGENCIES
 from ..enums import VISIT_TYPES
 from ..extensions import db
 from ..models import Region
+from ..models import age_on
 from ..validation import Bilingual
 from ..validation import fail
 from .accounts import OrganisationRefSchema
@@ -74,13 +75,6 @@ ZW
 def today() -> dt.date:
     """Today's date in Kabupaten Cirebon."""
     return dt.datetime.now(WIB).date()
-
-
-def age_on(birth_date: dt.date | None, day: dt.date) -> int | None:
-    """Age in whole years on `day`, or None without a birth date."""
-    if birth_date is None:
-        return None
-    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
 def is_child(birth_date: dt.date | None) -> bool | None:
