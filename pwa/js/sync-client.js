@@ -26,6 +26,8 @@ let running = null;
 let started = false;
 let retryTimer = null;
 let retryDelay = 15000;
+// While backing off, a wake-up from the service worker is no reason to try again early.
+let nextAttemptAt = 0;
 let soonTimer = null;
 let pushLimit = PUSH_LIMIT;
 
@@ -154,6 +156,7 @@ async function rounds() {
     const lastSync = new Date().toISOString();
     await db.setMeta('last_sync', lastSync);
     retryDelay = 15000;
+    nextAttemptAt = 0;
     update({ lastSync, lastError: null });
   } catch (error) {
     update({ lastError: errorFor(error) });
@@ -165,12 +168,16 @@ async function rounds() {
 function retryLater() {
   clearTimeout(retryTimer);
   retryTimer = setTimeout(() => syncNow(), retryDelay);
+  nextAttemptAt = Date.now() + retryDelay;
   retryDelay = Math.min(retryDelay * 2, EVERY_MS);
   registerBackgroundSync();
 }
 
+// Background Sync wakes the app when the signal comes back. The browser fires it at once
+// while it believes it is online, so it is asked for only offline: online, the back-off
+// timer above decides when to try again.
 function registerBackgroundSync() {
-  if (!('serviceWorker' in navigator)) return;
+  if (!('serviceWorker' in navigator) || navigator.onLine) return;
   navigator.serviceWorker.ready.then((reg) => reg.sync && reg.sync.register(SYNC_TAG)).catch(() => {});
 }
 
@@ -199,7 +206,7 @@ export function startAutoSync() {
   window.addEventListener('online', () => syncNow());
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.addEventListener('message', (event) => {
-      if (event.data && event.data.type === 'sync') syncNow();
+      if (event.data && event.data.type === 'sync' && Date.now() >= nextAttemptAt) syncNow();
     });
   }
   setInterval(() => {

@@ -254,3 +254,28 @@ def test_logout_during_a_sync_leaves_nothing_behind(page, live_server):
     # writes none of the previous user's data back.
     assert status["lastError"] is None and status["pending"] == 0
     assert set(page.evaluate(COUNT_STORES).values()) == {0}
+
+
+def test_a_failed_sync_backs_off_instead_of_retrying_at_once(page, live_server):
+    page.goto("/")
+    wait_for_worker(page)
+    log_in(page, "perangkat.dua")
+    sent = []
+
+    def gateway_error(route):
+        sent.append(route.request.url)
+        route.fulfill(status=502, content_type="text/html", body="<h1>502 Bad Gateway</h1>")
+
+    page.route("**/api/sync", gateway_error)
+    call(page, "sync-client", "m.startAutoSync()")
+    page.wait_for_function("""async () => {
+        const m = await import('/js/sync-client.js');
+        return m.getStatus().lastError?.reason === 'server';
+    }""")
+    # Online, Background Sync is not asked for: the browser would fire it at once, and each
+    # failure would ask again (a retry storm). The back-off timer decides instead.
+    tags = page.evaluate("async () => (await navigator.serviceWorker.ready).sync.getTags()")
+    assert tags == []
+    # The next try is 15 s away: a window of 3 s sees no other request (a storm made ~200).
+    page.wait_for_timeout(3000)
+    assert len(sent) == 1, len(sent)
