@@ -5,12 +5,17 @@ const TIMEOUT_MS = 30000;
 const GZIP_MIN_BYTES = 1024;
 const OFFLINE = ['Tidak ada sinyal — data tersimpan di HP ini.', 'No signal — the data is kept on this phone.'];
 const TIMEOUT = ['Sinyal terlalu lemah, server tidak menjawab. Data tersimpan di HP ini.', 'The signal is too weak; the server did not answer. The data is kept on this phone.'];
-const BAD_ANSWER = ['Jawaban server tidak dapat dibaca.', 'The server answer could not be read.'];
+// An answer that is not the API's JSON came from something between the phone and the
+// server: a gateway's error page, or (with a 2xx) a captive portal, often "kuota habis".
+const UNREACHABLE = ['Server tidak dapat dihubungi. Data tersimpan di HP ini; dicoba lagi nanti.', 'The server could not be reached. The data is kept on this phone; trying again later.'];
+const CAPTIVE = ['Paket internet mungkin habis atau jaringan meminta login. Data tersimpan di HP ini; dicoba lagi nanti.', 'The internet package may be used up, or the network asks to log in. The data is kept on this phone; trying again later.'];
 const REASONS = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'too_large', 422: 'invalid', 429: 'rate_limited' };
 
-/** An API failure: status 0 when the server was not reached; message_id/message_en for the user. */
+/** An API failure: status 0 when the server was not reached; message_id/message_en for the
+ *  user; code: the API's error.code (docs/sync-protocol.md), null when the answer had none;
+ *  reason 'unreachable' or 'captive' for an answer that was not the API's JSON. */
 export class ApiError extends Error {
-  constructor(status, message_id, message_en, fields = null, reason = null, extra = {}) {
+  constructor(status, message_id, message_en, fields = null, reason = null, extra = {}, code = null) {
     super(message_en || message_id || `HTTP ${status}`);
     this.name = 'ApiError';
     this.status = status;
@@ -19,6 +24,7 @@ export class ApiError extends Error {
     this.fields = fields;
     this.reason = reason || REASONS[status] || (status >= 500 ? 'server' : 'http');
     this.extra = extra;
+    this.code = code;
   }
 }
 
@@ -54,15 +60,34 @@ export async function request(method, path, body, token, { gzip: pack = false, t
   } finally {
     clearTimeout(timer);
   }
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    throw new ApiError(response.status, ...BAD_ANSWER, null, 'bad_response');
+  if (response.status === 204) return null;
+  const data = apiJson(response, text);
+  if (data === undefined) {
+    throw response.ok ? new ApiError(response.status, ...CAPTIVE, null, 'captive') : new ApiError(response.status, ...UNREACHABLE, null, 'unreachable');
   }
   if (response.ok) return data;
-  const { status: _status, message = {}, fields = null, ...extra } = (data && data.error) || {};
-  throw new ApiError(response.status, message.id || `Kesalahan ${response.status}`, message.en || `Error ${response.status}`, fields, null, extra);
+  if (!data || typeof data.error !== 'object' || !data.error) throw new ApiError(response.status, ...UNREACHABLE, null, 'unreachable');
+  const { status: _status, code = null, message = {}, fields = null, ...extra } = data.error;
+  throw new ApiError(response.status, message.id || `Kesalahan ${response.status}`, message.en || `Error ${response.status}`, fields, null, extra, code);
+}
+
+/** An answer is the API's when it says JSON and is JSON: the parsed value, else undefined. */
+function apiJson(response, text) {
+  if (!/^application\/json\b/i.test(response.headers.get('Content-Type') || '')) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Throw unless an answer of /api/sync has the shape of docs/sync-protocol.md §10: JSON of
+ *  another service (a portal's login API) must not be read as "nothing changed". */
+export function checkSyncAnswer(answer) {
+  const ok = answer && typeof answer === 'object' && Number.isInteger(answer.last_mutation_id)
+    && Number.isInteger(answer.cursor) && Array.isArray(answer.changes) && Array.isArray(answer.refused);
+  if (!ok) throw new ApiError(200, ...UNREACHABLE, null, 'unreachable');
+  return answer;
 }
 
 /** {token, user} for this device; throws ApiError (401 for a wrong password, 429 when locked). */

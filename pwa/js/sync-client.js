@@ -1,6 +1,6 @@
 /** The sync loop: push the outbox and pull changes in one POST /api/sync, with the truth in getStatus(). */
 
-import { ApiError, request } from './api.js';
+import { ApiError, request, checkSyncAnswer } from './api.js';
 import * as db from './db.js';
 
 const PROTOCOL = 1;
@@ -53,6 +53,8 @@ function errorFor(error) {
     return { ...MESSAGES.local, reason: 'local' };
   }
   if (error.status === 0) return { ...MESSAGES[error.reason === 'timeout' ? 'timeout' : 'offline'], reason: error.reason };
+  // Not the API's answer (a gateway's page, a captive portal): api.js words it.
+  if (error.reason === 'unreachable' || error.reason === 'captive') return { id: error.message_id, en: error.message_en, reason: error.reason };
   if (error.status === 401) return { ...MESSAGES.unauthorized, reason: 'unauthorized' };
   if (error.status >= 500 || !error.message_id) return { ...MESSAGES.server, reason: 'server' };
   return { id: error.message_id, en: error.message_en, reason: error.reason };
@@ -60,39 +62,30 @@ function errorFor(error) {
 
 const wire = ({ mutation_id, entity, id, op, fields, hlc, base }) => ({ mutation_id, entity, id, op, fields, hlc, ...(base ? { base } : {}) });
 
-// A 422 that names mutations (docs/sync-protocol.md §11): by mutation id when the batch
-// check refused them, by position in the array for an envelope error (a client bug). Either
-// way they are set aside so the rest of the queue goes through; other 422s name none.
+// Only the server's refusal by mutation id sets a mutation aside (docs/sync-protocol.md §11):
+// a whole-batch 422 whose code is invalid_batch, keyed by the ids of mutations this batch
+// sent. Any other failure names nothing, and nothing is set aside on a guess.
 function namedMutations(error, sent) {
-  const named = error.status === 422 && error.fields && error.fields.mutations;
+  if (error.status !== 422 || error.code !== 'invalid_batch') return null;
+  const named = error.fields && error.fields.mutations;
   if (!named || typeof named !== 'object' || Array.isArray(named)) return null;
-  const keys = Object.keys(named);
-  if (!keys.length || !keys.every((k) => /^\d+$/.test(k))) return null;
   const byId = new Map(sent.map((m) => [String(m.mutation_id), m]));
-  const perMutation = (error.message_en || '').startsWith('Some changes are invalid');
-  const pick = perMutation ? (k) => byId.get(k) : (k) => sent[Number(k)];
-  if (!keys.every(pick)) return null;
-  return keys.map((k) => ({ mutation_id: pick(k).mutation_id, reason: 'invalid', message: { id: error.message_id, en: error.message_en }, fields: named[k] }));
+  const keys = Object.keys(named);
+  if (!keys.length || !keys.every((k) => byId.has(k))) return null;
+  return keys.map((k) => ({ mutation_id: byId.get(k).mutation_id, reason: 'invalid', message: { id: error.message_id, en: error.message_en }, fields: named[k] }));
 }
 
 // A 5xx that repeats for the same oldest mutation may be one record the server cannot
-// handle: send smaller batches, and set a lone failing mutation aside, so it cannot block
-// the phone. Counted across syncs, so a server outage only slows the retries.
+// handle: smaller batches (the lower ids first) let the mutations before it through. Never
+// a reason to set anything aside: an outage or a gateway looks just the same.
 const failing = { first: null, count: 0 };
 
-function serverFailed(error, sent) {
-  if (!sent.length) return null;
+function serverFailed(sent) {
+  if (!sent.length) return;
   const first = sent[0].mutation_id;
   failing.count = failing.first === first ? failing.count + 1 : 1;
   failing.first = first;
-  if (failing.count < 2) return null;
-  if (sent.length > 1) {
-    pushLimit = Math.ceil(sent.length / 2);
-    return null;
-  }
-  failing.first = null;
-  const ref = error.extra && error.extra.error_id ? ` (${error.extra.error_id})` : '';
-  return [{ mutation_id: first, reason: 'server_error', message: { id: `Server tidak dapat memproses perubahan ini${ref}.`, en: `The server could not process this change${ref}.` }, fields: null }];
+  if (failing.count >= 2 && sent.length > 1) pushLimit = Math.ceil(sent.length / 2);
 }
 
 function checkClock(answer, sentAt) {
@@ -119,7 +112,7 @@ async function rounds() {
       const sentAt = Date.now();
       let answer;
       try {
-        answer = await request('POST', '/api/sync', body, session.token, { gzip: true, timeoutMs: 60000 });
+        answer = checkSyncAnswer(await request('POST', '/api/sync', body, session.token, { gzip: true, timeoutMs: 60000 }));
       } catch (error) {
         const refusals = namedMutations(error, sent);
         if (refusals) {
@@ -131,11 +124,7 @@ async function rounds() {
           pushLimit = Math.ceil(sent.length / 2);
           continue;
         }
-        const aside = error.status >= 500 ? serverFailed(error, sent) : null;
-        if (aside) {
-          await db.refuseMutations(aside, session.clientId);
-          continue;
-        }
+        if (error.status >= 500) serverFailed(sent);
         throw error;
       }
       failing.first = null;

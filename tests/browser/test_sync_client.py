@@ -270,7 +270,7 @@ def test_a_failed_sync_backs_off_instead_of_retrying_at_once(page, live_server):
     call(page, "sync-client", "m.startAutoSync()")
     page.wait_for_function("""async () => {
         const m = await import('/js/sync-client.js');
-        return m.getStatus().lastError?.reason === 'server';
+        return m.getStatus().lastError?.reason === 'unreachable';
     }""")
     # Online, Background Sync is not asked for: the browser would fire it at once, and each
     # failure would ask again (a retry storm). The back-off timer decides instead.

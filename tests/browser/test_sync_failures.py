@@ -99,7 +99,8 @@ def test_an_answer_naming_no_mutation_sets_nothing_aside(page, live_server, fail
 
 def save_visit(page, record_id: str, fields: dict) -> None:
     page.evaluate(
-        "async ([id, fields]) => { await (await import('/js/db.js')).saveEdit('visits', id, fields); }",
+        "async ([id, fields]) => { "
+        "await (await import('/js/db.js')).saveEdit('visits', id, fields); }",
         [record_id, fields])
 
 
