@@ -5,7 +5,7 @@ import { now as hlcNow, receive, nodeOf } from './hlc.js';
 import { applyMutation, MergeRefused } from './merge.js';
 
 const DB_NAME = 'jangkau';
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 const STORES = ['records', 'outbox', 'refused', 'conflicts', 'drafts', 'meta'];
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -35,6 +35,10 @@ function openDb() {
         db.createObjectStore('conflicts', { keyPath: 'id' });
         db.createObjectStore('drafts');
         db.createObjectStore('meta');
+      }
+      if (event.oldVersion < 2) {
+        // Set-aside edits are shown with their record, so they are looked up by it.
+        req.transaction.objectStore('refused').createIndex('record', ['entity', 'id']);
       }
     };
     req.onsuccess = () => {
@@ -96,6 +100,7 @@ function view(row) {
   if (!row) return undefined;
   const out = { ...row.record, pending: row.pending };
   if (row.derived != null) out.derived = row.derived;
+  if (row.refused) out.refused = row.refused;
   return out;
 }
 
@@ -108,20 +113,31 @@ async function clearStores(s) {
   await Promise.all(STORES.map((n) => done(s[n].clear())));
 }
 
-// The local view of one record: the server's copy with the pending outbox edits on top
-// (the server's copy wins for what it has acknowledged, e.g. a normalised phone number).
-async function rebuild(s, session, entity, id, patch = {}) {
-  const row = (await done(s.records.get([entity, id]))) || { entity, id, server: null, derived: null };
-  Object.assign(row, patch);
-  const pending = await done(s.outbox.index('record').getAll([entity, id]));
-  let record = row.server;
-  for (const entry of pending) {
+// A record with edits applied in mutation order (refused merges are left out).
+function replay(record, entries, session, entity) {
+  for (const entry of [...entries].sort((a, b) => a.mutation_id - b.mutation_id)) {
     try {
       [record] = applyMutation(record, mutationOf(entry, session), KINDS[entity] || {});
     } catch (error) {
       if (!(error instanceof MergeRefused)) throw error;
     }
   }
+  return record;
+}
+
+/** What a set-aside edit says to the user: {mutation_id, reason, message, errors}. */
+const refusalOf = ({ mutation_id, reason, message, errors }) => ({ mutation_id, reason, message, errors });
+
+// The local view of one record: the server's copy with the pending outbox edits on top
+// (the server's copy wins for what it has acknowledged, e.g. a normalised phone number).
+// Edits the server refused stay in view too, marked with why, until the user fixes them
+// (an edit of this same record) or lets them go: a record never silently disappears.
+async function rebuild(s, session, entity, id, patch = {}) {
+  const row = (await done(s.records.get([entity, id]))) || { entity, id, server: null, derived: null };
+  Object.assign(row, patch);
+  const pending = await done(s.outbox.index('record').getAll([entity, id]));
+  const refused = await done(s.refused.index('record').getAll([entity, id]));
+  const record = replay(row.server, [...refused, ...pending], session, entity);
   if (!record) {
     await done(s.records.delete([entity, id]));
     return;
@@ -129,6 +145,8 @@ async function rebuild(s, session, entity, id, patch = {}) {
   row.record = record;
   row.pending = pending.length > 0;
   row.updated = updatedOf(record);
+  if (refused.length) row.refused = refused.map(refusalOf);
+  else delete row.refused;
   await done(s.records.put(row));
 }
 
@@ -193,20 +211,30 @@ export async function listRecords(entity, filterFn) {
   return out;
 }
 
-/** Apply an edit locally and queue it, in ONE transaction; returns the new local record. base: clocks the user saw (default: the local copy's). */
+/** Apply an edit locally and queue it, in ONE transaction; returns the new local record. base: clocks the user saw (default: the local copy's).
+ *  The record's set-aside edits go into this one (their values under the new ones): a fix is an edit of the same record, never a second record. */
 export async function saveEdit(entity, id, fields, { op = 'upsert', base } = {}) {
   const kind = KINDS[entity];
   if (!kind) throw new Error(`unknown entity ${entity}`);
   // The server refuses a whole batch over a malformed id; better to fail here, at once.
   if (!UUID_RE.test(id)) throw new Error(`record id must be a UUID: ${id}`);
-  const row = await tx(['records', 'outbox', 'meta'], 'readwrite', async (s) => {
+  const row = await tx(['records', 'outbox', 'refused', 'meta'], 'readwrite', async (s) => {
     const session = await done(s.meta.get('session'));
     if (!session) throw new ApiError(401, 'Silakan masuk terlebih dahulu.', 'Please log in first.');
     const current = await done(s.records.get([entity, id]));
-    const local = current ? current.record : null;
+    let local = current ? current.record : null;
+    let sent = op === 'delete' ? {} : { ...fields };
+    const aside = await done(s.refused.index('record').getAll([entity, id]));
+    if (aside.length) {
+      // The refused ids are never sent again (docs/sync-protocol.md §11): what they held
+      // goes out in this new mutation, and `base` is taken from what the server has.
+      local = replay(current ? current.server : null, await done(s.outbox.index('record').getAll([entity, id])), session, entity);
+      if (op !== 'delete') sent = Object.assign({}, ...aside.filter((r) => r.op !== 'delete').map((r) => r.fields), sent);
+      if (op === 'upsert' && aside.some((r) => r.op === 'insert')) op = 'insert';
+    }
     const hlc = hlcNow(session.node, (await done(s.meta.get('hlc'))) || null, Date.now());
     const mutationId = (await done(s.meta.get('next_mutation_id'))) || 1;
-    const entry = { mutation_id: mutationId, entity, id, op, fields: op === 'delete' ? {} : { ...fields }, hlc };
+    const entry = { mutation_id: mutationId, entity, id, op, fields: sent, hlc };
     let seen = base;
     if (seen === undefined && local) {
       // What the user saw: a knowing overwrite is no conflict, a blind one is logged.
@@ -219,7 +247,9 @@ export async function saveEdit(entity, id, fields, { op = 'upsert', base } = {})
     await done(s.meta.put(hlc, 'hlc'));
     await done(s.meta.put(mutationId + 1, 'next_mutation_id'));
     await done(s.outbox.add(entry));
-    const next = { entity, id, server: null, derived: null, ...current, record, pending: true, updated: updatedOf(record) };
+    for (const r of aside) await done(s.refused.delete(r.mutation_id));
+    const { refused: _fixed, ...kept } = current || {};
+    const next = { entity, id, server: null, derived: null, ...kept, record, pending: true, updated: updatedOf(record) };
     await done(s.records.put(next));
     return next;
   });
@@ -237,9 +267,17 @@ export async function listOutbox() {
   return tx(['outbox'], 'readonly', (s) => done(s.outbox.getAll()));
 }
 
-/** Edits the server refused, kept for the user: the mutation plus {reason, message: {id, en}, errors, refused_at}. */
+/** Edits the server refused, kept for the user: the mutation plus {reason, message: {id, en}, errors, refused_at, on_server}
+ *  (on_server: the server has the record, so letting the edit go only undoes the edit). */
 export async function listRefused() {
-  return tx(['refused'], 'readonly', (s) => done(s.refused.getAll()));
+  return tx(['refused', 'records'], 'readonly', async (s) => {
+    const all = await done(s.refused.getAll());
+    for (const r of all) {
+      const row = await done(s.records.get([r.entity, r.id]));
+      r.on_server = !!(row && row.server);
+    }
+    return all;
+  });
 }
 
 /** How many refused edits wait for the user. */
@@ -247,10 +285,18 @@ export async function refusedCount() {
   return tx(['refused'], 'readonly', (s) => done(s.refused.count()));
 }
 
-/** Forget a refused edit (the user fixed it with a new edit, or let it go). */
+/** Let a refused edit go: its record goes back to what the server has (and is gone if the server never had it). */
 export async function dismissRefused(mutationId) {
-  await tx(['refused'], 'readwrite', (s) => done(s.refused.delete(mutationId)));
+  const entity = await tx(STORES, 'readwrite', async (s) => {
+    const entry = await done(s.refused.get(mutationId));
+    const session = await done(s.meta.get('session'));
+    if (!entry || !session) return null;
+    await done(s.refused.delete(mutationId));
+    await rebuild(s, session, entry.entity, entry.id);
+    return entry.entity;
+  });
   window.dispatchEvent(new CustomEvent('jangkau:outbox'));
+  if (entity) window.dispatchEvent(new CustomEvent('jangkau:data', { detail: { entities: [entity] } }));
 }
 
 /** Pulled conflict entries, newest first; {open: true} leaves out the resolved ones. */
@@ -372,6 +418,7 @@ export async function applySyncAnswer(answer, clientId) {
       await done(s.meta.put(0, 'cursor'));
       touched.clear();
       for (const entry of await done(s.outbox.getAll())) touch(entry.entity, entry.id);
+      for (const entry of await done(s.refused.getAll())) touch(entry.entity, entry.id);
       for (const [entity, id] of touched.values()) await rebuild(s, session, entity, id);
       await done(s.meta.put(last, 'hlc'));
       return { entities: [...Object.keys(KINDS), 'conflicts'], reset: answer.reset };

@@ -18,6 +18,7 @@ from server.schemas.records import today as schemas_today
 from tests.browser.ui_helpers import IDB_COUNTS
 from tests.browser.ui_helpers import IDB_RECORDS_TEXT
 from tests.browser.ui_helpers import accept_consent
+from tests.browser.ui_helpers import batch_refusals_by_code
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import new_visit
 from tests.browser.ui_helpers import sync_now
@@ -255,6 +256,7 @@ def test_logout_warns_about_unsent_edits_and_clears_the_phone(context, page):
 
 @pytest.mark.browser
 def test_a_refused_edit_is_shown_fixed_and_dismissed(page):
+    batch_refusals_by_code(page)
     login(page, "perangkat.uji")
     # A visit dated in the future, which the form would not let through, straight into the outbox.
     page.evaluate("""async () => {
@@ -270,12 +272,14 @@ def test_a_refused_edit_is_shown_fixed_and_dismissed(page):
     expect(refused).to_contain_text("Kunjungan")
     expect(refused).to_contain_text("Tanggal: Tanggal tidak boleh di masa depan.")
     refused.get_by_role("button", name="Perbaiki").click()
-    # The form opens with the refused values, ready to correct.
+    # The form opens with the refused values and the server's reason, ready to correct.
+    expect(page.get_by_role("alert")).to_contain_text("Tanggal: Tanggal tidak boleh di masa depan.")
     expect(page.get_by_label("Pendataan CPMI")).to_be_checked()
     expect(page.get_by_label("Tanggal")).to_have_value("2999-01-01")
     page.get_by_role("button", name="Lanjut").click()
-    expect(page.get_by_text("Tanggal tidak boleh di masa depan.")).to_be_visible()
+    expect(page.locator("p.err", has_text="Tanggal tidak boleh di masa depan.")).to_be_visible()
     page.goto("/#/sinkronisasi")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.locator(".item.refused").get_by_role("button", name="Abaikan").click()
     expect(page.get_by_text("Tidak ada perubahan yang ditolak.")).to_be_visible()
     expect(page.locator("#syncbar")).not_to_contain_text("ditolak")

@@ -11,6 +11,7 @@ from server.models import SyncClient
 from tests.browser.conftest import DESA_A
 from tests.browser.conftest import log_in
 from tests.browser.conftest import wait_for_worker
+from tests.browser.ui_helpers import batch_refusals_by_code
 
 pytestmark = pytest.mark.browser
 
@@ -111,6 +112,7 @@ def test_retry_after_a_lost_answer_leaves_one_row(page, live_server):
 
 
 def test_invalid_mutation_is_set_aside_and_the_rest_is_sent(page, live_server):
+    batch_refusals_by_code(page)
     page.goto("/")
     log_in(page, "perangkat.uji")
     bad, good = str(uuid.uuid4()), str(uuid.uuid4())
@@ -123,10 +125,14 @@ def test_invalid_mutation_is_set_aside_and_the_rest_is_sent(page, live_server):
     assert refused["id"] == bad and refused["mutation_id"] == 1
     assert refused["message"]["id"] and "participants_male" in refused["errors"]["fields"]
     assert refused["fields"]["participants_male"] == "banyak"
-    # The local view no longer shows an edit the server will never have.
-    assert call(page, "db", f"m.getRecord('visits', '{bad}')") is None
+    # The record stays in view, marked with why, until the user fixes it or lets it go.
+    record = call(page, "db", f"m.getRecord('visits', '{bad}')")
+    assert record["participants_male"] == "banyak" and record["pending"] is False
+    assert [r["mutation_id"] for r in record["refused"]] == [1]
+    assert record["refused"][0]["reason"] == "invalid"
     call(page, "db", "m.dismissRefused(1)")
     assert call(page, "db", "m.listRefused()") == []
+    assert call(page, "db", f"m.getRecord('visits', '{bad}')") is None
 
 
 def test_clear_all_leaves_nothing_in_indexeddb(page):

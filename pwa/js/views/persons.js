@@ -5,7 +5,7 @@ import { t, label, formatDate, formatTime } from '../i18n.js';
 import { isChild, ageOn } from '../validate.js';
 import { regionIndex, desaName } from '../refdata.js';
 import { h, setTitle, actions, notice, onData, button } from '../ui.js';
-import { sentMark } from './visits.js';
+import { sentMark, refusalNotice } from './visits.js';
 import { referralStatus } from './referrals.js';
 
 const PAGE = 30;
@@ -71,6 +71,7 @@ export async function detail(main, { params: [id], session }) {
       h('section', { class: 'card' },
         h('p', { class: 'big' }, p.name, ' ', childBadge(p.birth_date)),
         sentMark(p),
+        refusalNotice(p),
         h('dl', null,
           row(t('field.sex'), label('sex', p.sex)),
           row(t('field.birth_date'), p.birth_date && `${formatDate(p.birth_date)} (${t('person.age', { n: ageOn(p.birth_date) })})`),
@@ -85,6 +86,7 @@ export async function detail(main, { params: [id], session }) {
           row(t('field.lawful_basis'), label('lawful_basis', p.lawful_basis)))),
       consents.map((c) => h('section', { class: 'card' },
         h('h2', { text: t('person.consent') }),
+        refusalNotice(c),
         h('dl', null,
           row(t('field.purposes'), c.purposes.map((x) => label('consent_purpose', x)).join(', ')),
           row(t('field.consent_method'), label('consent_method', c.method)),
@@ -94,6 +96,7 @@ export async function detail(main, { params: [id], session }) {
           c.withdrawn_at && row(t('person.withdrawn'), formatTime(c.withdrawn_at, 'datetime'))))),
       plans.slice(0, 1).map((m) => h('section', { class: 'card' },
         h('h2', { text: t('register.step_plan') }),
+        refusalNotice(m),
         h('dl', null,
           row(t('field.destination_country'), m.destination_country),
           row(t('field.sector'), m.sector && label('sector', m.sector)),

@@ -4,6 +4,7 @@ import { listRecords, getRecord, saveEdit } from '../db.js';
 import { t, label, formatTime } from '../i18n.js';
 import { isChild } from '../validate.js';
 import { h, setTitle, draft, field, textInput, actions, button, toast, newId, notice, onData, hlcMs } from '../ui.js';
+import { sentMark, refusalNotice } from './visits.js';
 
 const PAGE = 30;
 
@@ -32,7 +33,8 @@ export async function list(main) {
           (r.derived?.is_child || isChild(p?.birth_date)) && h('span', { class: 'badge child', text: `★ ${t('person.child')}` })),
         h('span', { class: 'status', text: `${t('field.status')}: ${referralStatus(r)}` }),
         urgencyTag(r.urgency),
-        h('span', { text: r.services.map((s) => label('service', s)).join(', ') })));
+        h('span', { text: r.services.map((s) => label('service', s)).join(', ') }),
+        r.refused && sentMark(r)));
     }));
     if (!referrals.length) ul.append(h('li', { class: 'hint', text: t('referrals.none') }));
     more.hidden = referrals.length <= shown;
@@ -80,6 +82,7 @@ export async function detail(main, { params: [id] }) {
         h('p', { class: 'big' }, person?.name || t('referral.unknown_person'), ' ',
           (r.derived?.is_child || isChild(person?.birth_date)) && h('span', { class: 'badge child', text: `★ ${t('person.child')}` })),
         h('p', { class: 'status big', text: `${t('field.status')}: ${referralStatus(r)}` }),
+        refusalNotice(r),
         !r.derived && h('p', { class: 'hint', text: t('referral.draft_explain') }),
         urgencyTag(r.urgency),
         h('dl', null,
@@ -94,7 +97,7 @@ export async function detail(main, { params: [id] }) {
           e.derived?.author_role && h('span', { class: 'who', text: label('role', e.derived.author_role) }),
           h('p', { text: e.kind === 'status' ? `${t('field.status')}: ${label('referral_status', e.status)}` : e.note }),
           e.derived?.flagged && h('p', { class: 'tag bad', text: `⚠ ${t('referral.not_applied')}${e.derived.flag_reason ? ` (${label('flag_reason', e.derived.flag_reason)})` : ''}` }),
-          e.pending && h('span', { class: 'tag wait', text: `⬆ ${t('sync.waiting')}` })))) : h('p', { class: 'hint', text: t('referral.no_history') })),
+          e.refused ? sentMark(e) : e.pending && h('span', { class: 'tag wait', text: `⬆ ${t('sync.waiting')}` })))) : h('p', { class: 'hint', text: t('referral.no_history') })),
     );
   }
   await draw();

@@ -6,6 +6,7 @@ import { listRecords, getRecord, saveEdit } from '../db.js';
 import { t, options, label, lang, formatDate, todayWIB } from '../i18n.js';
 import { parseNik, nikWarnings, normalisePhone, isChild, checkDate } from '../validate.js';
 import { regionIndex, desaPicker, desaName } from '../refdata.js';
+import { refusalNotice } from './visits.js';
 import {
   h, setTitle, go, draft, field, toggles, textInput, wizard, button, toast, newId, notice,
 } from '../ui.js';
@@ -330,6 +331,8 @@ export async function edit(main, { params: [id], session }) {
   const index = await regionIndex();
   const touch = () => store.save();
   const box = h('form', { class: 'form', novalidate: true, onsubmit: (e) => e.preventDefault(), oninput: touch });
+  const why = refusalNotice(record);
+  if (why) main.append(why);
   main.append(box);
   const steps = personSteps(state, touch, index, { redraw: () => redraw(), session, exceptId: id });
   const redraw = wizard(box, {
@@ -337,7 +340,8 @@ export async function edit(main, { params: [id], session }) {
     finish: async () => {
       const fields = personFields(state.person);
       const changed = Object.fromEntries(Object.entries(fields).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify(record[k] ?? null)));
-      if (Object.keys(changed).length) await saveEdit('persons', id, changed);
+      // Saving a refused person sends it again, corrected or not, as the same record.
+      if (Object.keys(changed).length || record.refused) await saveEdit('persons', id, changed);
       await store.clear();
       toast(t('person.saved'));
       go(`/warga/${id}`);

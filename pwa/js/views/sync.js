@@ -1,40 +1,30 @@
 /** Sinkronisasi: the truth about sync in full, "Sinkronkan sekarang", and the refused edits. */
 
-import { listOutbox, listRefused, dismissRefused, getRecord, saveDraft } from '../db.js';
+import { listOutbox, listRefused, dismissRefused, getRecord } from '../db.js';
 import { syncNow, getStatus } from '../sync-client.js';
-import { t, label, formatTime, serverText } from '../i18n.js';
+import { t, formatTime, serverText } from '../i18n.js';
 import { h, setTitle, go, button, actions, notice, onData } from '../ui.js';
+import { refusalReason, fieldErrors } from './visits.js';
 
-/** Where to fix a refused edit: its form, holding the refused values as a draft to correct. */
+/** Where to fix a refused edit: the screen of its record, which still shows the refused
+ *  values; saving there edits the same record, so a fix never makes a second one. */
 async function fixRoute(entity, id, fields) {
-  const record = await getRecord(entity, id);
-  if (entity === 'visits') {
-    await saveDraft(record ? `visit:${id}` : 'visit:new', { ...fields, step: 1 });
-    return record ? `/kunjungan/${id}` : '/kunjungan/baru';
-  }
-  if (entity === 'persons' && record) {
-    await saveDraft(`person:${id}`, { step: 1, person: { ...record, ...fields } });
-    return `/warga/${id}/ubah`;
-  }
-  if (entity === 'referrals' && !record && fields?.person_id) {
-    const { person_id: personId, ...rest } = fields;
-    await saveDraft(`referral:${personId}`, { services: [], urgency: 'biasa', reason: '', case_category: null, ...rest });
-    return `/rujuk/${personId}`;
-  }
+  if (entity === 'visits') return `/kunjungan/${id}`;
+  if (entity === 'persons') return `/warga/${id}/ubah`;
   if (entity === 'referrals') return `/rujukan/${id}`;
+  const record = await getRecord(entity, id);
   const personId = record?.person_id || fields?.person_id;
   if (personId) return `/warga/${personId}`;
   const referralId = record?.referral_id || fields?.referral_id;
   return referralId ? `/rujukan/${referralId}` : '/';
 }
 
-function fieldErrors(errors) {
-  // A refused batch names the mutation's "fields"; a refused mutation names the fields.
-  const fields = errors?.fields && !Array.isArray(errors.fields) ? errors.fields : errors;
-  if (!fields || typeof fields !== 'object') return [];
-  return Object.entries(fields).map(([name, msgs]) => h('li', {
-    text: `${t(`field.${name}`)}: ${[].concat(msgs).map((m) => (typeof m === 'string' ? m : serverText(m) || JSON.stringify(m))).join(' ')}`,
-  }));
+/** "Abaikan" says first what is lost: a record the server never had, or only this edit. */
+function confirmDismiss(r) {
+  const what = t(`entity.${r.entity}`);
+  if (!r.on_server) return window.confirm(t('sync.dismiss_new', { what }));
+  const fields = Object.keys(r.fields || {}).map((name) => t(`field.${name}`)).join(', ');
+  return window.confirm(t('sync.dismiss_edit', { what, fields }));
 }
 
 export async function render(main) {
@@ -71,11 +61,15 @@ export async function render(main) {
           return h('li', { class: 'item refused' },
             h('strong', { text: t(`entity.${r.entity}`) }),
             // Invalid data is said by its fields; other refusals in the server's words.
-            h('p', { text: r.reason === 'invalid' ? label('refusal_reason', 'invalid') : serverText(r.message) || label('refusal_reason', r.reason) }),
+            h('p', { text: refusalReason(r) }),
             h('ul', { class: 'errs' }, fieldErrors(r.errors)),
             h('div', { class: 'row2' },
               button(t('sync.fix'), async () => go(await fixRoute(r.entity, r.id, r.fields)), 'secondary'),
-              button(t('sync.dismiss'), async () => { await dismissRefused(r.mutation_id); await draw(); }, 'secondary')));
+              button(t('sync.dismiss'), async () => {
+                if (!confirmDismiss(r)) return;
+                await dismissRefused(r.mutation_id);
+                await draw();
+              }, 'secondary')));
         })) : h('p', { class: 'hint', text: t('sync.no_refused') })),
     );
   };

@@ -1,7 +1,7 @@
 /** Kunjungan penjangkauan: the list, and the form in two steps (new or edit). */
 
 import { listRecords, getRecord, saveEdit } from '../db.js';
-import { t, options, label, formatDate, todayWIB } from '../i18n.js';
+import { t, options, label, formatDate, todayWIB, serverText } from '../i18n.js';
 import { normaliseRtRw, checkDate } from '../validate.js';
 import { reference, regionIndex, desaPicker, desaName } from '../refdata.js';
 import {
@@ -13,8 +13,32 @@ const FIELDS = ['visit_type', 'visit_date', 'desa_code', 'dusun', 'rt', 'rw', 'c
   'topics', 'participants_male', 'participants_female', 'participants_children', 'notes'];
 const PAGE = 30;
 
-/** A pending/sent marker in words and a symbol, never colour alone. */
+/** Why the server refused an edit, in one line: invalid data is said by its fields. */
+export function refusalReason(r) {
+  return r.reason === 'invalid' ? label('refusal_reason', 'invalid') : serverText(r.message) || label('refusal_reason', r.reason);
+}
+
+/** The field messages of a refusal, one list item each. */
+export function fieldErrors(errors) {
+  // A refused batch names the mutation's "fields"; a refused mutation names the fields.
+  const fields = errors?.fields && !Array.isArray(errors.fields) ? errors.fields : errors;
+  if (!fields || typeof fields !== 'object') return [];
+  return Object.entries(fields).map(([name, msgs]) => h('li', {
+    text: `${t(`field.${name}`)}: ${[].concat(msgs).map((m) => (typeof m === 'string' ? m : serverText(m) || JSON.stringify(m))).join(' ')}`,
+  }));
+}
+
+/** On a record's screen: why the server refused its edits, and what to do (null if none). */
+export function refusalNotice(record) {
+  if (!record.refused) return null;
+  return h('div', { class: 'notice err', role: 'alert' },
+    record.refused.map((r) => [h('p', { text: `✖ ${t('sync.refused_mark')}: ${refusalReason(r)}` }), h('ul', { class: 'errs' }, fieldErrors(r.errors))]),
+    h('p', { text: t('sync.refused_fix') }));
+}
+
+/** A refused/pending/sent marker in words and a symbol, never colour alone. */
 export function sentMark(record) {
+  if (record.refused) return h('span', { class: 'tag bad', text: `✖ ${t('sync.refused_mark')} · ${refusalReason(record.refused[0])}` });
   return record.pending
     ? h('span', { class: 'tag wait', text: `⬆ ${t('sync.waiting')}` })
     : h('span', { class: 'tag ok', text: `✓ ${t('sync.sent')}` });
@@ -51,6 +75,8 @@ export async function form(main, { params: [which], session }) {
     main.append(notice(t('ui.not_found')));
     return;
   }
+  const why = record && refusalNotice(record);
+  if (why) main.append(why);
   const initial = record
     ? Object.fromEntries(FIELDS.map((k) => [k, record[k]]))
     : {
@@ -150,7 +176,8 @@ export async function form(main, { params: [which], session }) {
       ? Object.fromEntries(Object.entries(fields).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify(record[k] ?? null)))
       : fields;
     const id = record ? record.id : newId();
-    if (Object.keys(changed).length) await saveEdit('visits', id, changed);
+    // Saving a refused visit sends it again, corrected or not, as the same record.
+    if (Object.keys(changed).length || record?.refused) await saveEdit('visits', id, changed);
     await store.clear();
     toast(t('visit.saved'));
     go('/kunjungan');
