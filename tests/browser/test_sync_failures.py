@@ -228,3 +228,34 @@ def test_a_whole_batch_422_sets_aside_only_by_code(page, live_server, case):
         assert after["pending"] == 0 and after["refused"] == 0, after
         assert len(visits_with(live_server, id=first)) == 1
         assert len(visits_with(live_server, id=second)) == 1
+
+
+def test_kirim_lagi_sends_a_refused_visit_again_as_the_same_record(page, live_server):
+    login(page, "perangkat.uji")
+    record_id = str(uuid.uuid4())
+    notes = f"Ditolak sekali {record_id}"
+
+    def refuse_by_id(route):
+        # One mutation the server could not handle, named by id (its other work went on).
+        mid = route.request.post_data_json["mutations"][0]["mutation_id"]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({
+            "protocol": 1, "last_mutation_id": mid, "applied": [], "skipped": [],
+            "refused": [{"mutation_id": mid, "reason": "server_error", "message": {
+                "id": "Server tidak dapat memproses perubahan ini (e-uji).",
+                "en": "The server could not process this change (e-uji)."}}],
+            "clamped": [], "clock": {}, "changes": [], "cursor": 0, "more": False,
+            "reset": None}))
+
+    page.route(SYNC, refuse_by_id)
+    save_visit(page, record_id, visit_fields(notes=notes))
+    sync_now(page)
+    page.unroute(SYNC)
+    page.goto("/#/kunjungan")
+    expect(page.locator("a.item", has_text="Ditolak server")).to_contain_text(
+        "Server tidak dapat memproses perubahan ini (e-uji).")
+    page.goto("/#/sinkronisasi")
+    page.get_by_role("button", name="Kirim lagi").click()
+    expect(page.get_by_text("Tidak ada perubahan yang ditolak.")).to_be_visible()
+    sync_now(page)
+    [visit] = visits_with(live_server, notes=notes)
+    assert visit.id == record_id and visit.participants_female == 11

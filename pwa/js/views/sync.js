@@ -1,6 +1,6 @@
 /** Sinkronisasi: the truth about sync in full, "Sinkronkan sekarang", and the refused edits. */
 
-import { listOutbox, listRefused, dismissRefused, getRecord } from '../db.js';
+import { listOutbox, listRefused, dismissRefused, getRecord, saveEdit } from '../db.js';
 import { syncNow, getStatus } from '../sync-client.js';
 import { t, formatTime, serverText } from '../i18n.js';
 import { h, setTitle, go, button, actions, notice, onData } from '../ui.js';
@@ -65,6 +65,12 @@ export async function render(main) {
             h('ul', { class: 'errs' }, fieldErrors(r.errors)),
             h('div', { class: 'row2' },
               button(t('sync.fix'), async () => go(await fixRoute(r.entity, r.id, r.fields)), 'secondary'),
+              // Once the cause is fixed elsewhere (e.g. the person's data): the same record again.
+              button(t('sync.resend'), async (e) => {
+                e.currentTarget.disabled = true;
+                await saveEdit(r.entity, r.id, {}, { op: r.op });
+                await draw();
+              }, 'secondary'),
               button(t('sync.dismiss'), async () => {
                 if (!confirmDismiss(r)) return;
                 await dismissRefused(r.mutation_id);
