@@ -35,7 +35,8 @@ export async function list(main) {
     more.hidden = hits.length <= shown;
   };
   const load = async () => {
-    all = await listRecords('persons', (p) => !p.archived_at);
+    // A refused archiving leaves the person listed, marked, until it is fixed or let go.
+    all = await listRecords('persons', (p) => !p.archived_at || p.refused);
     draw();
   };
   search.addEventListener('input', () => { shown = PAGE; draw(); });

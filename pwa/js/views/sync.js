@@ -63,7 +63,7 @@ export async function render(main) {
             // Invalid data is said by its fields; other refusals in the server's words.
             h('p', { text: refusalReason(r) }),
             h('ul', { class: 'errs' }, fieldErrors(r.errors)),
-            h('div', { class: 'row2' },
+            h('div', { class: 'row2 wrap' },
               button(t('sync.fix'), async () => go(await fixRoute(r.entity, r.id, r.fields)), 'secondary'),
               // Once the cause is fixed elsewhere (e.g. the person's data): the same record again.
               button(t('sync.resend'), async (e) => {
