@@ -69,8 +69,7 @@ def replayed(user, model, record_id: str | None):
                                scopes.readable(user, model))
     ).scalar_one_or_none()
     if record is None:
-        raise ApiError(409, "ID ini sudah dipakai data lain.",
-                       "This id is already used by another record.")
+        raise ApiError("id_taken")
     return record
 
 
