@@ -14,9 +14,9 @@ from .. import auth
 from .. import identity
 from .. import scopes
 from .. import sync_registry
+from ..domain import consents
 from ..domain import persons
-from ..domain.common import ADULT_AGE
-from ..domain.common import is_child
+from ..domain.common import adults_born_by
 from ..domain.common import today
 from ..domain.persons import active_consents
 from ..errors import ApiError
@@ -84,9 +84,8 @@ def person_warnings(user: User, person: Person) -> list[dict]:
                                    "apakah orangnya sama.",
                              "en": f"This NIK is already recorded for {same} other "
                                    "person(s); check whether it is the same person."})
-    if is_child(person.birth_date) and any(
-        not c.guardian_name for c in active_consents(person)
-    ):
+    if any(consents.guardian_missing(person, c.guardian_name)
+           for c in active_consents(person)):
         warnings.append({"field": "birth_date",
                          "id": "Warga ini masih anak; persetujuannya perlu dari orang tua/wali.",
                          "en": "This person is a child; consent must come from a parent or "
@@ -148,13 +147,7 @@ def list_persons():
         select = select.where(sa.func.lower(Person.name).contains(args["q"].lower(),
                                                                   autoescape=True))
     if "is_child" in args:
-        day = today()
-        # Born after this day of the year 18 years ago: still under 18 today.
-        try:
-            cutoff = day.replace(year=day.year - ADULT_AGE)
-        except ValueError:  # 29 February
-            cutoff = day.replace(year=day.year - ADULT_AGE, day=28)
-        child = Person.birth_date > cutoff
+        child = Person.birth_date > adults_born_by()
         select = select.where(child if args["is_child"] else sa.not_(child))
     page = paginate(select.order_by(Person.name, Person.id))
     audit.record("read", "person", None, {"ids": [p.id for p in page["items"]]})

@@ -23,6 +23,15 @@ def is_child(birth_date: dt.date | None) -> bool | None:
     return None if age is None else age < ADULT_AGE
 
 
+def adults_born_by() -> dt.date:
+    """The last birth date of a person who is 18 today: anyone born later is a child."""
+    day = today()
+    try:
+        return day.replace(year=day.year - ADULT_AGE)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - ADULT_AGE, day=28)
+
+
 def changed_fields(row, values: dict) -> set[str]:
     """The names of `values` that differ from the stored row (all of them for a new row)."""
     if row is None:

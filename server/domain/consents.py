@@ -32,9 +32,14 @@ def has_consent_for(person: Person, purpose: str) -> bool:
     return any(purpose in purposes for purposes in consents)
 
 
-def check_guardian(person: Person, guardian_name: str | None) -> None:
+def guardian_missing(person: Person, guardian_name: str | None) -> bool:
     """UU PDP Pasal 25: a child's data needs a parent's or guardian's consent."""
-    if is_child(person.birth_date) and not guardian_name:
+    return bool(is_child(person.birth_date)) and not guardian_name
+
+
+def check_guardian(person: Person, guardian_name: str | None) -> None:
+    """A consent of a child names the parent or guardian who gave it."""
+    if guardian_missing(person, guardian_name):
         raise invalid("guardian_name",
                       f"Warga di bawah {ADULT_AGE} tahun: persetujuan diberikan orang tua/wali; "
                       "isi namanya.",
