@@ -217,12 +217,34 @@ def write(user, entity: str, record_id: str, values: dict, *, op: str = "upsert"
     mutation = {"entity": entity, "id": record_id, "op": op, "fields": sent, "hlc": stamp,
                 "node": engine.SERVER_NODE, "client_id": engine.SERVER_NODE, "mutation_id": 0,
                 "author": str(user.id), "base": base}
+    before = engine.to_record(spec, row) if stale else None
     try:
         engine.apply_one(db.session, spec, user, mutation, ConflictEntry)
     except engine.Refusal as r:
         raise Refused(r.reason, r.message_id, r.message_en,
                       fields=bilingual_fields(r.fields) if r.fields else None) from None
-    return db.session.get(spec.model, record_id)
+    row = db.session.get(spec.model, record_id)
+    if before is not None:
+        _log_unseen(spec, row, before, sent, str(user.id))
+    return row
+
+
+def _log_unseen(spec, row, before: dict, sent: dict, author: str) -> None:
+    """Every value a stale write replaced goes to the conflict log, also one the merge
+    would not log (another web user's, on the same server node): the user did not see it.
+    Entries the merge logged already are not repeated (log_conflicts stores each once)."""
+    after = engine.to_record(spec, row)
+    entries = []
+    for name in sorted(sent):
+        old_clock, new_clock = before["_clocks"].get(name), after["_clocks"].get(name)
+        if old_clock is None or new_clock == old_clock or before.get(name) == after.get(name):
+            continue
+        entries.append({
+            "entity": spec.name, "id": row.id, "field": name, "reason": "concurrent_edit",
+            "winning_value": after.get(name), "winning_hlc": new_clock, "winning_author": author,
+            "losing_value": before.get(name), "losing_hlc": old_clock,
+            "losing_author": before["_authors"].get(name)})
+    engine.log_conflicts(db.session, ConflictEntry, entries)
 
 
 REGISTRY_ENTITY_OF = {

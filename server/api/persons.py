@@ -120,6 +120,7 @@ def create_person(user: User, data: dict) -> tuple[Person, bool]:
 
 def update_person(user: User, person: Person, data: dict) -> Person:
     """Change the fields given, as the person's policy allows (server.domain.persons)."""
+    persons.check_consent_first(person, data.get("lawful_basis", person.lawful_basis))
     sync_registry.write(user, "persons", person.id, data, seen_version=seen_version())
     audit.record("update", "person", person.id, {"fields": sorted(data)})
     return person

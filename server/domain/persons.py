@@ -50,8 +50,13 @@ def authorize(user, row: Person | None, values: dict) -> None:
     if row.archived_at is not None and values.get("archived_at") is not None and (
             changed - {"archived_at"}):
         raise archived()
-    if "lawful_basis" in changed and values["lawful_basis"] == "persetujuan" and not (
-            active_consents(row)):
+
+
+def check_consent_first(person: Person, lawful_basis: str) -> None:
+    """Online, a person moves to the basis of consent only once a consent is on record.
+    (A phone may send the consent in the same or a later batch: sync does not ask.)"""
+    if lawful_basis == "persetujuan" and person.lawful_basis != "persetujuan" and not (
+            active_consents(person)):
         raise invalid("lawful_basis",
                       "Catat persetujuan warga dulu, lalu ubah dasar hukumnya.",
                       "Record the person's consent first, then change the lawful basis.")
