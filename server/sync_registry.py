@@ -12,6 +12,7 @@ client: they are sent to clients as `derived`.
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
@@ -208,7 +209,9 @@ def write(user, entity: str, record_id: str, values: dict, *, op: str = "upsert"
     """
     spec = get_registry()[entity]
     fields = {name: value for name, value in values.items() if name in SYNC_FIELDS[entity]}
-    sent = engine._json_fields(spec, fields, fields)
+    # As JSON, the way a phone would send them (dates as ISO strings).
+    sent = {name: value for name, value in spec.dump(SimpleNamespace(**fields)).items()
+            if name in fields}
     row = db.session.get(spec.model, record_id)
     clocks = dict(row.field_clocks or {}) if row is not None else {}
     stamp = hlc_mod.now(engine.SERVER_NODE, last=max([*clocks.values(), *after], default=None))
