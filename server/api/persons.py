@@ -64,9 +64,6 @@ from .util import seen_version
 NAME_SIMILARITY = 0.8
 
 
-writable_person = persons.writable
-
-
 def person_warnings(user: User, person: Person) -> list[dict]:
     """What to look at again: a NIK that disagrees with the form, or one already recorded."""
     warnings = []
@@ -216,7 +213,7 @@ def create_person_view():
 @doc(body=person_patch_schema, response=PersonResultSchema, errors=(403, 409))
 def update_person_view(person_id):
     """Correct some fields of a person; answers with `warnings` as on create."""
-    person = writable_person(g.user, person_id)
+    person = persons.writable(g.user, person_id)
     update_person(g.user, person, person_patch_schema.load(json_body()))
     db.session.commit()
     return _person_result(g.user, person)
@@ -258,7 +255,7 @@ def list_consents(person_id):
 @doc(body=ConsentSchema, response=ConsentSchema, status=201, errors=(403, 409))
 def create_consent(person_id):
     """Record a consent; for a child it names the parent or guardian who gave it."""
-    person = writable_person(g.user, person_id)
+    person = persons.writable(g.user, person_id)
     data = consent_schema.load(json_body())
     if consent := replayed(g.user, Consent, data.get("id")):
         return consent_schema.dump(consent), 200
@@ -338,7 +335,7 @@ def put_migration_plan(user: User, person: Person, data: dict) -> tuple[Migratio
 def put_migration_plan_view(person_id):
     """Replace the person's current migration plan (or the one named by id); creates it
     when there is none (201)."""
-    person = writable_person(g.user, person_id)
+    person = persons.writable(g.user, person_id)
     plan, created = put_migration_plan(g.user, person, migration_plan_schema.load(json_body()))
     db.session.commit()
     return migration_plan_schema.dump(plan), 201 if created else 200
