@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .errors import ApiError
+from .errors import Refused
+from .errors import invalid
 from .extensions import db
 from .models import CommunityGroup
 from .models import Consent
@@ -105,12 +106,12 @@ def get_readable(user: User, model, record_id: str):
         sa.select(model).where(model.id == str(record_id), readable(user, model))
     ).scalar_one_or_none()
     if record is None:
-        raise ApiError(404, "Data tidak ditemukan.", "Record not found.")
+        raise Refused("not_found", "Data tidak ditemukan.", "Record not found.")
     return record
 
 
 def _deny(what_id: str, what_en: str):
-    raise ApiError(403, what_id, what_en)
+    raise Refused("forbidden", what_id, what_en)
 
 
 def check_desa_write(user: User, desa_code: str) -> None:
@@ -155,6 +156,5 @@ def check_lawful_basis(user: User, lawful_basis: str) -> None:
     """Community groups record persons on the basis of consent, never of public task."""
     # UU PDP Pasal 20: community groups rely on explicit consent; public task is the state's.
     if user.role == "community" and lawful_basis != "persetujuan":
-        raise ApiError(422, fields={"lawful_basis": [{
-            "id": "Kelompok masyarakat memakai dasar persetujuan.",
-            "en": "Community groups use the persetujuan (consent) basis."}]})
+        raise invalid("lawful_basis", "Kelompok masyarakat memakai dasar persetujuan.",
+                      "Community groups use the persetujuan (consent) basis.")

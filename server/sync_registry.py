@@ -1,31 +1,40 @@
-"""The synced entities as the sync engine sees them: fields, merge kinds, scopes, writers.
+"""The synced entities as the sync engine sees them, and the one write path of the server.
 
-Validation reuses the API's schemas (the same rules on both paths); only the fields listed
-here travel through sync. Fields the server derives (a referral's status, desa, child flag)
-never come from a client: they are sent to clients as `derived`.
+Each entity's rules are its policy in server/domain: the hooks of its `EntitySpec` here
+(`authorize`, `screen`, `prepare`, `after_write`) are those policies, for a phone's push
+and for a write made through the API alike (`write` books an API write as a mutation of
+the server's node and applies it through the same engine; docs/sync-protocol.md §19).
+Validation reuses the API's schemas; only the fields listed here travel through sync.
+Fields the server derives (a referral's status, desa, child flag) never come from a
+client: they are sent to clients as `derived`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+from types import SimpleNamespace
 
 import sqlalchemy as sa
+from flask import current_app
+from marshmallow import ValidationError
 from marshmallow import fields as mm_fields
 
 from sync import engine
 from sync import hlc as hlc_mod
 from sync import referral_status
-from sync import sequence
 
 from . import scopes
-from .errors import ApiError
+from .domain import consents
+from .domain import persons
+from .domain import plans
+from .domain import referrals
+from .domain import visits
+from .domain.common import per_transaction
+from .errors import Refused
 from .extensions import db
-from .models import CommunityGroup
 from .models import ConflictEntry
 from .models import Consent
 from .models import MigrationPlan
-from .models import Organisation
 from .models import OutreachVisit
 from .models import Person
 from .models import Referral
@@ -33,6 +42,7 @@ from .models import ReferralEvent
 from .models import Region
 from .models import User
 from .schemas import records as rs
+from .validation import bilingual_fields
 
 SYNC_FIELDS = {
     "visits": ("visit_type", "visit_date", "desa_code", "dusun", "rt", "rw",
@@ -45,14 +55,9 @@ SYNC_FIELDS = {
                  "guardian_relation", "given_at", "withdrawn_at", "keep_until"),
     "migration_plans": ("person_id", "destination_country", "sector", "scheme", "agency_name",
                         "informal_recruiter", "fee_asked", "documents"),
-    "referrals": ("person_id", "services", "reason", "case_category", "urgency", "outcome"),
-    "referral_events": ("referral_id", "kind", "status", "note", "organisation_id"),
+    "referrals": referrals.FIELDS,
+    "referral_events": referrals.EVENT_FIELDS,
 }
-# Who may change which referral fields: the village side describes the need, the desk
-# records what happened.
-REFERRAL_VILLAGE_FIELDS = frozenset({"person_id", "services", "reason", "case_category",
-                                     "urgency"})
-REFERRAL_DESK_FIELDS = frozenset({"outcome", "urgency", "case_category"})
 
 
 # Schemas: the API's, with the fields that sync carries made loadable.
@@ -89,181 +94,30 @@ _SCHEMAS = {
 }
 
 
-def _refuse_from(error: ApiError) -> engine.Refusal:
-    reason = {403: "forbidden", 404: "not_found", 409: "conflict"}.get(error.status, "invalid")
-    return engine.Refusal(reason, error.message_id, error.message_en, fields=error.fields)
+def _refusal(error: Refused) -> engine.Refusal:
+    return engine.Refusal(error.code, error.message_id, error.message_en, fields=error.fields)
 
 
 def _guard(check):
-    """Turn the API's scope errors into refusals of one mutation."""
+    """A domain refusal becomes the refusal of one mutation, its code the reason."""
+    if check is None:
+        return None
 
-    def authorize(user, row, values):
+    def guarded(*args):
         try:
-            check(user, row, values)
-        except ApiError as e:
-            raise _refuse_from(e) from None
+            return check(*args)
+        except Refused as e:
+            raise _refusal(e) from None
 
-    return authorize
-
-
-def _readable_person(user, person_id: str) -> Person:
-    return scopes.get_readable(user, Person, person_id)
-
-
-def _authorize_visit(user, row, values):
-    scopes.check_visit_write(user, values["desa_code"], values.get("community_group_id"), row)
-    group_id = values.get("community_group_id")
-    if group_id is not None:
-        group = db.session.get(CommunityGroup, group_id)
-        if group is None or group.desa_code != values["desa_code"]:
-            raise ApiError(422, fields={"community_group_id": [{
-                "id": "Kelompok ini tidak ada di desa kunjungan.",
-                "en": "This group is not in the visit's desa."}]})
-
-
-def _authorize_person(user, row, values):
-    scopes.check_person_write(user, values["desa_code"], row)
-    if row is not None and row.desa_code != values["desa_code"] and user.role != "admin":
-        # Moving a person to another desa is an admin's correction, not a phone's.
-        scopes.check_desa_write(user, row.desa_code)
-    scopes.check_lawful_basis(user, values["lawful_basis"])
-
-
-def _authorize_person_child(user, row, values):
-    person = _readable_person(user, values["person_id"])
-    if row is not None and row.person_id != values["person_id"]:
-        raise ApiError(422, fields={"person_id": [{"id": "Tidak dapat dipindah ke warga lain.",
-                                                   "en": "Cannot move to another person."}]})
-    scopes.check_person_write(user, person.desa_code, person)
-
-
-def _authorize_consent(user, row, values):
-    _authorize_person_child(user, row, values)
-    person = db.session.get(Person, values["person_id"])
-    if rs.is_child(person.birth_date) and not values.get("guardian_name"):
-        # UU PDP Pasal 25: a child's data needs a parent's or guardian's consent.
-        raise ApiError(422, fields={"guardian_name": [{
-            "id": f"Warga di bawah {rs.ADULT_AGE} tahun: persetujuan diberikan orang tua/wali; "
-                  "isi namanya.",
-            "en": f"A person under {rs.ADULT_AGE}: a parent or guardian consents; "
-                  "give their name."}]})
-
-
-def _authorize_referral(user, row, values):
-    from .referral_actions import check_can_refer
-    from .referral_actions import check_village_edit
-
-    person = _readable_person(user, values["person_id"])
-    if row is None:
-        check_can_refer(user, person)
-        return
-    if row.person_id != values["person_id"]:
-        raise ApiError(422, fields={"person_id": [{"id": "Tidak dapat dipindah ke warga lain.",
-                                                   "en": "Cannot move to another person."}]})
-    changed = {name for name in SYNC_FIELDS["referrals"]
-               if getattr(row, name) != values.get(name)}
-    if user.role in ("officer", "community"):
-        allowed = REFERRAL_VILLAGE_FIELDS
-        scopes.check_referral_create(user, person)
-    elif user.role in ("ltsa", "partner"):
-        allowed = REFERRAL_DESK_FIELDS
-    else:
-        allowed = REFERRAL_VILLAGE_FIELDS | REFERRAL_DESK_FIELDS
-    if changed - allowed:
-        names = ", ".join(sorted(changed - allowed))
-        raise ApiError(403, f"Peran Anda tidak dapat mengubah: {names}.",
-                       f"Your role cannot change: {names}.")
-    if changed & (REFERRAL_VILLAGE_FIELDS - REFERRAL_DESK_FIELDS) or (
-            changed and user.role in ("officer", "community")):
-        check_village_edit(row)
-
-
-def _authorize_event(user, row, values):
-    # Anyone who may read the referral may add to its history; a status the role may not
-    # set is kept in the history and flagged, not applied (sync.referral_status).
-    scopes.get_readable(user, Referral, values["referral_id"])
-    organisation_id = values.get("organisation_id")
-    if organisation_id is not None:
-        organisation = db.session.get(Organisation, organisation_id)
-        if organisation is None or not organisation.is_active:
-            raise ApiError(422, fields={"organisation_id": [{
-                "id": "Organisasi tidak dikenal atau tidak aktif.",
-                "en": "Unknown or inactive organisation."}]})
-
-
-def _prepare_person(session, user, row, is_new):
-    if is_new and user.role == "community":
-        row.community_group_id = user.community_group_id
-
-
-def _per_transaction(session, key: str, compute):
-    """A value computed once per transaction: reference data that a batch would otherwise
-    look up again for each of its records."""
-    transaction = db.session().get_transaction()  # session may be the scoped_session
-    cached = session.info.get(key)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, compute())
-        session.info[key] = cached
-    return cached[1]
+    return guarded
 
 
 def _hold_region(code: str) -> None:
     """Keep a desa's region in the identity map (which holds unchanged rows only weakly),
     so that validate_desa, run for each record of a batch, finds it without a query."""
-    held = _per_transaction(db.session, "jangkau_sync_regions", dict)
+    held = per_transaction(db.session, "jangkau_sync_regions", dict)
     if code not in held:
         held[code] = db.session.get(Region, code)
-
-
-def _prepare_referral(session, user, row, is_new):
-    person = session.get(Person, row.person_id)
-    if is_new:
-        from .referral_actions import ltsa_organisation_id
-
-        row.desa_code = person.desa_code
-        row.community_group_id = person.community_group_id
-        row.is_child = bool(rs.is_child(person.birth_date))
-        row.status = "terkirim"
-        row.assigned_organisation_id = _per_transaction(session, "jangkau_ltsa_id",
-                                                        ltsa_organisation_id)
-
-
-def _prepare_event(session, user, row, is_new):
-    if is_new:
-        row.author_role = user.role
-        row.hlc = row.field_clocks.get("kind") or max(row.field_clocks.values())
-
-
-def _after_referral(session, user, row, is_new):
-    if not is_new:
-        return
-    # The first event of a referral made on a phone: its id follows from the referral's,
-    # so a retried push finds it instead of adding a second one.
-    from .referral_actions import person_records
-    from .referral_actions import refresh_referral
-
-    # Read before anything is added, so that refresh_referral's query flushes the new event
-    # and the touched rows together (a flush per referral fewer).
-    entering = person_records(session, session.get(Person, row.person_id))
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"jangkau:referral:{row.id}:terkirim"))
-    if session.get(ReferralEvent, event_id) is None:
-        stamp = row.field_clocks.get("person_id") or hlc_mod.now(engine.SERVER_NODE)
-        event = ReferralEvent(id=event_id, referral_id=row.id, kind="status", status="terkirim",
-                              note="", author_role=user.role, hlc=stamp, created_by_id=user.id)
-        engine.stamp_server_write(event, SYNC_FIELDS["referral_events"], str(user.id),
-                                  stamp=stamp)
-        session.add(event)
-        engine.BatchRows.note_added(session, "referral_events", event_id)
-    # The LTSA now sees the person through this referral: send the person again.
-    sequence.touch(entering)
-    refresh_referral(session, row)
-
-
-def _after_event(session, user, row, is_new):
-    from .referral_actions import refresh_referral
-
-    referral = session.get(Referral, row.referral_id)
-    refresh_referral(session, referral)
 
 
 def _derived_referral(row: Referral) -> dict:
@@ -278,7 +132,7 @@ def _derived_event(row: ReferralEvent) -> dict:
 
 
 def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=False,
-          prepare=None, after_write=None, derived=None) -> engine.EntitySpec:
+          screen=None, prepare=None, after_write=None, derived=None) -> engine.EntitySpec:
     schema = _SCHEMAS[name](only=SYNC_FIELDS[name])
 
     def load(values: dict, partial: bool) -> dict:
@@ -289,35 +143,111 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
     def dump(row) -> dict:
         return schema.dump(row)
 
+    def screened(user, row, mutation: dict) -> bool:
+        # The policy sees the values as sent (an insert with its defaults), loaded.
+        if row is None:
+            return False
+        try:
+            sent = load(mutation.get("fields") or {}, not insert_only)
+        except ValidationError:
+            return False  # the merge's own load names the bad field
+        return screen(user, row, sent)
+
     return engine.EntitySpec(
         name=name, model=model,
         kind={"fields": dict.fromkeys(SYNC_FIELDS[name], "lww"), "insert_only": insert_only,
               "archive_only": archive_only},
         load=load, dump=dump, readable=readable, authorize=_guard(authorize),
         prepare=prepare, after_write=after_write, derived=derived,
+        screen=_guard(screened) if screen else None,
     )
 
 
 def build_registry() -> dict[str, engine.EntitySpec]:
     """Every synced entity by its name on the wire."""
     return {
-        "visits": _spec("visits", OutreachVisit, scopes.visits_readable, _authorize_visit),
-        "persons": _spec("persons", Person, scopes.persons_readable, _authorize_person,
-                         archive_only=True, prepare=_prepare_person),
+        "visits": _spec("visits", OutreachVisit, scopes.visits_readable, visits.authorize),
+        "persons": _spec("persons", Person, scopes.persons_readable, persons.authorize,
+                         archive_only=True, prepare=persons.prepare),
         # Consents are withdrawn (withdrawn_at), never deleted: the record of consent stays.
-        "consents": _spec("consents", Consent, scopes.READABLE[Consent],
-                          _authorize_consent, archive_only=True),
+        "consents": _spec("consents", Consent, scopes.READABLE[Consent], consents.authorize,
+                          archive_only=True, screen=consents.screen),
         "migration_plans": _spec("migration_plans", MigrationPlan,
-                                 scopes.READABLE[MigrationPlan], _authorize_person_child),
+                                 scopes.READABLE[MigrationPlan], plans.authorize),
         # A referral is withdrawn with a dibatalkan event, never deleted.
         "referrals": _spec("referrals", Referral, scopes.referrals_readable,
-                           _authorize_referral, archive_only=True, prepare=_prepare_referral,
-                           after_write=_after_referral, derived=_derived_referral),
+                           referrals.authorize, archive_only=True, prepare=referrals.prepare,
+                           after_write=referrals.after_write, derived=_derived_referral),
         "referral_events": _spec("referral_events", ReferralEvent,
-                                 scopes.READABLE[ReferralEvent], _authorize_event,
-                                 insert_only=True, prepare=_prepare_event,
-                                 after_write=_after_event, derived=_derived_event),
+                                 scopes.READABLE[ReferralEvent], referrals.authorize_event,
+                                 insert_only=True, screen=referrals.screen_event,
+                                 prepare=referrals.prepare_event,
+                                 after_write=referrals.after_event, derived=_derived_event),
     }
+
+
+def get_registry() -> dict[str, engine.EntitySpec]:
+    """The app's registry, built once: the specs hold schema instances, reused by every write."""
+    ext = current_app.extensions
+    if "jangkau_sync" not in ext:
+        registry = build_registry()
+        ext["jangkau_sync"] = (registry, conflict_spec(registry))
+    return ext["jangkau_sync"][0]
+
+
+def write(user, entity: str, record_id: str, values: dict, *, op: str = "upsert",
+          seen_version: int | None = None, after: list[str] = ()):
+    """Apply a write made through the API as a mutation of the server's node.
+
+    `values` are loaded (Python) values of synced fields. The mutation's clock is after
+    every clock the record holds (and every clock in `after`, e.g. the events of a history
+    it must follow); its base is the record as stored now, under the write lock: the user
+    chose these values looking at it. With `seen_version` older than the stored version,
+    the user did not see what changed since (a phone's push, say), so the write names no
+    base and each value it replaces unseen goes to the conflict log. Returns the row;
+    raises Refused like the push would refuse the mutation.
+    """
+    spec = get_registry()[entity]
+    fields = {name: value for name, value in values.items() if name in SYNC_FIELDS[entity]}
+    # As JSON, the way a phone would send them (dates as ISO strings).
+    sent = {name: value for name, value in spec.dump(SimpleNamespace(**fields)).items()
+            if name in fields}
+    row = db.session.get(spec.model, record_id)
+    clocks = dict(row.field_clocks or {}) if row is not None else {}
+    stamp = hlc_mod.now(engine.SERVER_NODE, last=max([*clocks.values(), *after], default=None))
+    stale = row is not None and seen_version is not None and seen_version != row.change_seq
+    base = None if stale or op == "insert" else {name: clocks.get(name) for name in sent}
+    mutation = {"entity": entity, "id": record_id, "op": op, "fields": sent, "hlc": stamp,
+                "node": engine.SERVER_NODE, "client_id": engine.SERVER_NODE, "mutation_id": 0,
+                "author": str(user.id), "base": base}
+    before = engine.to_record(spec, row) if stale else None
+    try:
+        engine.apply_one(db.session, spec, user, mutation, ConflictEntry)
+    except engine.Refusal as r:
+        raise Refused(r.reason, r.message_id, r.message_en,
+                      fields=bilingual_fields(r.fields) if r.fields else None) from None
+    row = db.session.get(spec.model, record_id)
+    if before is not None:
+        _log_unseen(spec, row, before, sent, str(user.id))
+    return row
+
+
+def _log_unseen(spec, row, before: dict, sent: dict, author: str) -> None:
+    """Every value a stale write replaced goes to the conflict log, also one the merge
+    would not log (another web user's, on the same server node): the user did not see it.
+    Entries the merge logged already are not repeated (log_conflicts stores each once)."""
+    after = engine.to_record(spec, row)
+    entries = []
+    for name in sorted(sent):
+        old_clock, new_clock = before["_clocks"].get(name), after["_clocks"].get(name)
+        if old_clock is None or new_clock == old_clock or before.get(name) == after.get(name):
+            continue
+        entries.append({
+            "entity": spec.name, "id": row.id, "field": name, "reason": "concurrent_edit",
+            "winning_value": after.get(name), "winning_hlc": new_clock, "winning_author": author,
+            "losing_value": before.get(name), "losing_hlc": old_clock,
+            "losing_author": before["_authors"].get(name)})
+    engine.log_conflicts(db.session, ConflictEntry, entries)
 
 
 REGISTRY_ENTITY_OF = {

@@ -73,6 +73,10 @@ class EntitySpec:
     after_write: Callable[[Any, Any, Any, bool], None] | None = None
     # Server-set fields sent to clients beside the synced ones (status, labels, flags).
     derived: Callable[[Any], dict] | None = None
+    # What a mutation may ask of the stored row whatever its clock, checked before the
+    # merge (user, row or None, mutation): raise Refusal, or return True to skip it as a
+    # repeat that changes nothing.
+    screen: Callable[[Any, Any, dict], bool] | None = None
 
 
 @dataclass
@@ -367,11 +371,15 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
         ).first()
         if visible is None:
             raise Refusal("not_found", "Data tidak ditemukan.", "Record not found.")
+    if spec.screen is not None and spec.screen(user, row, mutation):
+        return 0
     before = to_record(spec, row) if row is not None else None
     try:
         after, conflicts = merge.apply_mutation(before, mutation, spec.kind)
     except merge.MergeRefused as e:
-        raise Refusal(e.reason, _merge_refusal_id(e.reason),
+        # The merge's reason is the detail; the code says what kind of refusal it is.
+        code = "forbidden" if e.reason in ("insert_only", "archive_only") else "invalid"
+        raise Refusal(code, _merge_refusal_id(e.reason),
                       f"The change was refused ({e.reason}).") from None
     try:
         values = spec.load(merge.plain_fields(after), False)

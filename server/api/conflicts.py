@@ -67,9 +67,8 @@ def resolve_conflict(conflict_id):
         engine.apply_server_mutation(db.session, spec, g.user, conflict.record_id,
                                      {conflict.field: data["value"]}, ConflictEntry)
     except engine.Refusal as r:
-        status = {"forbidden": 403, "not_found": 404, "invalid": 422}.get(r.reason, 409)
         fields = bilingual_fields({"value": r.fields}) if r.fields else None
-        raise ApiError(status, r.message_id, r.message_en, fields=fields) from None
+        raise ApiError(r.reason, r.message_id, r.message_en, fields=fields) from None
     conflict.resolved_at = utcnow()
     conflict.resolved_by_id = g.user.id
     audit.record("update", conflict.entity, conflict.record_id,

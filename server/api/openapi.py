@@ -18,8 +18,10 @@ from flask import Flask
 from flask import current_app
 from marshmallow import Schema
 from marshmallow import fields
+from marshmallow import validate
 
 from ..enums import ROLES
+from ..errors import CODES
 from . import api_bp
 
 API_VERSION = "1"
@@ -64,6 +66,11 @@ class MessageSchema(Schema):
 
 class ErrorDetailSchema(Schema):
     status = fields.Integer()
+    code = fields.String(validate=validate.OneOf(list(CODES)), metadata={
+        "description": "Why, as a stable code (the same codes are the `reason` of a refused "
+                       "sync mutation): " + "; ".join(
+                           f"{code} ({status})" for code, (status, *_) in CODES.items()),
+    })
     message = fields.Nested(MessageSchema)
     fields = fields.Dict(metadata={
         "description": "Per field: a list of {id, en} messages (nested for lists and objects)."

@@ -13,7 +13,14 @@ from .. import audit
 from .. import auth
 from .. import identity
 from .. import scopes
+from .. import sync_registry
+from ..domain import consents
+from ..domain import persons
+from ..domain.common import adults_born_by
+from ..domain.common import today
+from ..domain.persons import active_consents
 from ..errors import ApiError
+from ..errors import Refused
 from ..extensions import db
 from ..models import Consent
 from ..models import MigrationPlan
@@ -21,7 +28,6 @@ from ..models import Person
 from ..models import User
 from ..models import new_uuid
 from ..models import utcnow
-from ..schemas.records import ADULT_AGE
 from ..schemas.records import ConsentListSchema
 from ..schemas.records import ConsentSchema
 from ..schemas.records import DuplicateListSchema
@@ -37,7 +43,6 @@ from ..schemas.records import consent_list_schema
 from ..schemas.records import consent_schema
 from ..schemas.records import duplicate_list_schema
 from ..schemas.records import duplicate_query_schema
-from ..schemas.records import is_child
 from ..schemas.records import migration_plan_list_schema
 from ..schemas.records import migration_plan_schema
 from ..schemas.records import person_create_schema
@@ -46,7 +51,6 @@ from ..schemas.records import person_patch_schema
 from ..schemas.records import person_query_schema
 from ..schemas.records import person_result_schema
 from ..schemas.records import person_schema
-from ..schemas.records import today
 from . import api_bp
 from .openapi import doc
 from .util import etag
@@ -54,43 +58,10 @@ from .util import json_body
 from .util import paginate
 from .util import query_args
 from .util import replayed
-from .util import stamp_write
+from .util import seen_version
 
 # How alike two names must be (difflib ratio) to be offered as the same person.
 NAME_SIMILARITY = 0.8
-
-
-def _invalid(field: str, id_text: str, en_text: str) -> ApiError:
-    return ApiError(422, fields={field: [{"id": id_text, "en": en_text}]})
-
-
-def _archived() -> ApiError:
-    return ApiError(409, "Warga ini sudah diarsipkan.", "This person is archived.")
-
-
-def writable_person(user: User, person_id: str) -> Person:
-    """A person the user may read (else 404) and change (else 403), not archived (else 409)."""
-    person = scopes.get_readable(user, Person, person_id)
-    scopes.check_person_write(user, person.desa_code, person)
-    if person.archived_at is not None:
-        raise _archived()
-    return person
-
-
-def active_consents(person: Person) -> list[Consent]:
-    return list(db.session.execute(
-        sa.select(Consent).where(Consent.person_id == person.id, Consent.withdrawn_at.is_(None),
-                                 Consent.deleted_hlc.is_(None))
-    ).scalars())
-
-
-def _check_guardian(person: Person, consent: dict) -> None:
-    if is_child(person.birth_date) and not consent.get("guardian_name"):
-        raise _invalid("guardian_name",
-                       f"Warga di bawah {ADULT_AGE} tahun: persetujuan diberikan orang tua/wali; "
-                       "isi namanya.",
-                       f"A person under {ADULT_AGE}: a parent or guardian consents; "
-                       "give their name.")
 
 
 def person_warnings(user: User, person: Person) -> list[dict]:
@@ -110,9 +81,8 @@ def person_warnings(user: User, person: Person) -> list[dict]:
                                    "apakah orangnya sama.",
                              "en": f"This NIK is already recorded for {same} other "
                                    "person(s); check whether it is the same person."})
-    if is_child(person.birth_date) and any(
-        not c.guardian_name for c in active_consents(person)
-    ):
+    if any(consents.guardian_missing(person, c.guardian_name)
+           for c in active_consents(person)):
         warnings.append({"field": "birth_date",
                          "id": "Warga ini masih anak; persetujuannya perlu dari orang tua/wali.",
                          "en": "This person is a child; consent must come from a parent or "
@@ -121,11 +91,9 @@ def person_warnings(user: User, person: Person) -> list[dict]:
 
 
 def add_consent(user: User, person: Person, data: dict) -> Consent:
-    _check_guardian(person, data)
-    data = data | {"id": data.get("id") or new_uuid(), "given_at": data.get("given_at") or utcnow()}
-    consent = Consent(**data, person_id=person.id, created_by_id=user.id)
-    db.session.add(consent)
-    stamp_write(consent, data, user)
+    """Record a consent of the person (server.domain.consents says who and how)."""
+    data = data | {"given_at": data.get("given_at") or utcnow(), "person_id": person.id}
+    consent = sync_registry.write(user, "consents", data.get("id") or new_uuid(), data)
     audit.record("create", "consent", consent.id, {"person_id": person.id})
     return consent
 
@@ -133,38 +101,24 @@ def add_consent(user: User, person: Person, data: dict) -> Consent:
 def create_person(user: User, data: dict) -> tuple[Person, bool]:
     """Register a person, with the consent given at the same time; returns (person, created)."""
     consent = data.pop("consent", None)
-    scopes.check_person_write(user, data["desa_code"])
-    scopes.check_lawful_basis(user, data["lawful_basis"])
     if person := replayed(user, Person, data.get("id")):
         return person, False
-    person = Person(**(data | {"id": data.get("id") or new_uuid()}), created_by_id=user.id,
-                    community_group_id=user.community_group_id
-                    if user.role == "community" else None)
-    db.session.add(person)
-    stamp_write(person, data, user)
-    # No relationship tells the unit of work that the consent's row needs the person's first.
-    db.session.flush()
+    person = sync_registry.write(user, "persons", data.get("id") or new_uuid(), data)
     audit.record("create", "person", person.id, {"fields": sorted(data)})
     if consent is not None:
-        add_consent(user, person, consent)
+        try:
+            add_consent(user, person, consent)
+        except Refused as e:
+            # The consent came inside the person's body: name its fields there.
+            e.fields = {"consent": e.fields} if e.fields else None
+            raise
     return person, True
 
 
 def update_person(user: User, person: Person, data: dict) -> Person:
-    """Change the fields given; a move to another desa must be allowed there too."""
-    if data.get("desa_code", person.desa_code) != person.desa_code:
-        scopes.check_person_write(user, data["desa_code"])
-    lawful_basis = data.get("lawful_basis", person.lawful_basis)
-    scopes.check_lawful_basis(user, lawful_basis)
-    if lawful_basis == "persetujuan" and person.lawful_basis != "persetujuan" and not (
-        active_consents(person)
-    ):
-        raise _invalid("lawful_basis",
-                       "Catat persetujuan warga dulu, lalu ubah dasar hukumnya.",
-                       "Record the person's consent first, then change the lawful basis.")
-    for name, value in data.items():
-        setattr(person, name, value)
-    stamp_write(person, data, user)
+    """Change the fields given, as the person's policy allows (server.domain.persons)."""
+    persons.check_consent_first(person, data.get("lawful_basis", person.lawful_basis))
+    sync_registry.write(user, "persons", person.id, data, seen_version=seen_version())
     audit.record("update", "person", person.id, {"fields": sorted(data)})
     return person
 
@@ -191,13 +145,7 @@ def list_persons():
         select = select.where(sa.func.lower(Person.name).contains(args["q"].lower(),
                                                                   autoescape=True))
     if "is_child" in args:
-        day = today()
-        # Born after this day of the year 18 years ago: still under 18 today.
-        try:
-            cutoff = day.replace(year=day.year - ADULT_AGE)
-        except ValueError:  # 29 February
-            cutoff = day.replace(year=day.year - ADULT_AGE, day=28)
-        child = Person.birth_date > cutoff
+        child = Person.birth_date > adults_born_by()
         select = select.where(child if args["is_child"] else sa.not_(child))
     page = paginate(select.order_by(Person.name, Person.id))
     audit.record("read", "person", None, {"ids": [p.id for p in page["items"]]})
@@ -265,7 +213,7 @@ def create_person_view():
 @doc(body=person_patch_schema, response=PersonResultSchema, errors=(403, 409))
 def update_person_view(person_id):
     """Correct some fields of a person; answers with `warnings` as on create."""
-    person = writable_person(g.user, person_id)
+    person = persons.writable(g.user, person_id)
     update_person(g.user, person, person_patch_schema.load(json_body()))
     db.session.commit()
     return _person_result(g.user, person)
@@ -277,10 +225,8 @@ def update_person_view(person_id):
 def archive_person(person_id):
     """Archive a person (persons are never deleted); archiving twice changes nothing."""
     person = scopes.get_readable(g.user, Person, person_id)
-    scopes.check_person_write(g.user, person.desa_code, person)
     if person.archived_at is None:
-        person.archived_at = utcnow()
-        stamp_write(person, ["archived_at"], g.user)
+        sync_registry.write(g.user, "persons", person.id, {"archived_at": utcnow()})
         audit.record("archive", "person", person.id)
         db.session.commit()
     return person_schema.dump(person)
@@ -309,7 +255,7 @@ def list_consents(person_id):
 @doc(body=ConsentSchema, response=ConsentSchema, status=201, errors=(403, 409))
 def create_consent(person_id):
     """Record a consent; for a child it names the parent or guardian who gave it."""
-    person = writable_person(g.user, person_id)
+    person = persons.writable(g.user, person_id)
     data = consent_schema.load(json_body())
     if consent := replayed(g.user, Consent, data.get("id")):
         return consent_schema.dump(consent), 200
@@ -336,11 +282,8 @@ def withdraw_consent(consent_id):
     """Record that a consent was withdrawn (UU PDP Pasal 40); withdrawing twice changes
     nothing. Processing that relied on it must stop: see the person's other consents."""
     consent = scopes.get_readable(g.user, Consent, consent_id)
-    person = db.session.get(Person, consent.person_id)
-    scopes.check_person_write(g.user, person.desa_code, person)
     if consent.withdrawn_at is None:
-        consent.withdrawn_at = utcnow()
-        stamp_write(consent, ["withdrawn_at"], g.user)
+        sync_registry.write(g.user, "consents", consent.id, {"withdrawn_at": utcnow()})
         audit.record("update", "consent", consent.id, {"fields": ["withdrawn_at"]})
         db.session.commit()
     return consent_schema.dump(consent)
@@ -370,8 +313,7 @@ def put_migration_plan(user: User, person: Person, data: dict) -> tuple[Migratio
     if data.get("id"):
         plan = db.session.get(MigrationPlan, data["id"])
         if plan is not None and plan.person_id != person.id:
-            raise ApiError(409, "ID ini sudah dipakai data lain.",
-                           "This id is already used by another record.")
+            raise ApiError("id_taken")
     else:
         plan = db.session.execute(
             sa.select(MigrationPlan).where(MigrationPlan.person_id == person.id,
@@ -379,14 +321,9 @@ def put_migration_plan(user: User, person: Person, data: dict) -> tuple[Migratio
             .order_by(MigrationPlan.updated_at.desc()).limit(1)
         ).scalar_one_or_none()
     created = plan is None
-    if created:
-        plan = MigrationPlan(id=data.get("id") or new_uuid(), person_id=person.id,
-                             created_by_id=user.id)
-        db.session.add(plan)
-    for name, value in data.items():
-        if name != "id":
-            setattr(plan, name, value)
-    stamp_write(plan, data, user)
+    plan_id = data.get("id") or (new_uuid() if created else plan.id)
+    plan = sync_registry.write(user, "migration_plans", plan_id,
+                               data | {"person_id": person.id})
     audit.record("create" if created else "update", "migration_plan", plan.id,
                  {"person_id": person.id, "fields": sorted(data)})
     return plan, created
@@ -398,7 +335,7 @@ def put_migration_plan(user: User, person: Person, data: dict) -> tuple[Migratio
 def put_migration_plan_view(person_id):
     """Replace the person's current migration plan (or the one named by id); creates it
     when there is none (201)."""
-    person = writable_person(g.user, person_id)
+    person = persons.writable(g.user, person_id)
     plan, created = put_migration_plan(g.user, person, migration_plan_schema.load(json_body()))
     db.session.commit()
     return migration_plan_schema.dump(plan), 201 if created else 200

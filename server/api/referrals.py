@@ -6,12 +6,14 @@ from flask import g
 
 from .. import audit
 from .. import auth
-from .. import referral_actions
 from .. import scopes
+from .. import sync_registry
+from ..domain import referrals as policy
 from ..errors import ApiError
 from ..extensions import db
 from ..models import Referral
 from ..models import ReferralEvent
+from ..models import new_uuid
 from ..schemas.records import ReferralDetailSchema
 from ..schemas.records import ReferralEventListSchema
 from ..schemas.records import ReferralEventSchema
@@ -33,6 +35,7 @@ from .util import json_body
 from .util import paginate
 from .util import query_args
 from .util import replayed
+from .util import seen_version
 
 
 @api_bp.get("/referrals")
@@ -74,7 +77,8 @@ def create_referral():
     data = referral_schema.load(json_body())
     if referral := replayed(g.user, Referral, data.get("id")):
         return referral_detail_schema.dump(referral), 200
-    referral = referral_actions.create_referral(g.user, data)
+    referral = sync_registry.write(g.user, "referrals", data.get("id") or new_uuid(), data)
+    audit.record("create", "referral", referral.id, {"person_id": referral.person_id})
     db.session.commit()
     return referral_detail_schema.dump(referral), 201
 
@@ -88,7 +92,10 @@ def update_referral(referral_id):
     outcome, urgency and case category at any time."""
     referral = scopes.get_readable(g.user, Referral, referral_id)
     data = referral_patch_schema.load(json_body())
-    referral_actions.update_referral(g.user, referral, data)
+    # Online, every field sent must be the role's to change, even one sent unchanged.
+    policy.check_fields(g.user, referral, data)
+    sync_registry.write(g.user, "referrals", referral.id, data, seen_version=seen_version())
+    audit.record("update", "referral", referral.id, {"fields": sorted(data)})
     db.session.commit()
     return referral_schema.dump(referral)
 
@@ -99,7 +106,7 @@ def update_referral(referral_id):
 def list_referral_events(referral_id):
     """A referral's events, oldest first, flagged late transitions included."""
     referral = scopes.get_readable(g.user, Referral, referral_id)
-    events = referral_actions.events_of(referral)
+    events = policy.events_of(referral)
     audit.record("read", "referral", referral.id, {"events": len(events)})
     db.session.commit()
     return referral_event_list_schema.dump({"items": events})
@@ -118,9 +125,16 @@ def create_referral_event(referral_id):
     data = referral_event_schema.load(json_body())
     if event := replayed(g.user, ReferralEvent, data.get("id")):
         if event.referral_id != referral.id:
-            raise ApiError(409, "ID ini sudah dipakai data lain.",
-                           "This id is already used by another record.")
+            raise ApiError("id_taken")
         return referral_event_schema.dump(event), 200
-    event = referral_actions.add_event(g.user, referral, data)
+    policy.check_transition(g.user, referral, data["kind"], data.get("status"))
+    # The event's clock follows every event of the history, even one from a phone whose
+    # clock runs ahead, so the new event is the last one applied.
+    history = [e.hlc for e in policy.events_of(referral)]
+    event = sync_registry.write(g.user, "referral_events", data.get("id") or new_uuid(),
+                                data | {"referral_id": referral.id}, op="insert",
+                                after=history)
+    audit.record("create", "referral_event", event.id,
+                 {"referral_id": referral.id, "kind": event.kind, "status": event.status})
     db.session.commit()
     return referral_event_schema.dump(event), 201

@@ -4,8 +4,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask import request
 
-from sync import engine
-
 from .. import scopes
 from ..errors import ApiError
 from ..extensions import db
@@ -69,8 +67,7 @@ def replayed(user, model, record_id: str | None):
                                scopes.readable(user, model))
     ).scalar_one_or_none()
     if record is None:
-        raise ApiError(409, "ID ini sudah dipakai data lain.",
-                       "This id is already used by another record.")
+        raise ApiError("id_taken")
     return record
 
 
@@ -79,47 +76,8 @@ def etag(row) -> dict:
     return {"ETag": f'"{row.change_seq}"'}
 
 
-def _seen_version() -> int | None:
-    """The version named by If-Match (the record as the user saw it), if any."""
+def seen_version() -> int | None:
+    """The version named by If-Match (the record as the user saw it), if any: a write
+    that replaces values the user did not see logs them (server.sync_registry.write)."""
     raw = request.headers.get("If-Match", "").strip().strip('"')
     return int(raw) if raw.isdigit() else None
-
-
-def _jsonable(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def stamp_write(row, names, user, stamp: str | None = None) -> None:
-    """Book an API write as a mutation of the server's node (see sync.engine).
-
-    With If-Match naming an older version than the stored one, the user did not see
-    what changed since (a phone's push, say): each value this write replaces goes to the
-    conflict log, as the merge does for a concurrent edit, instead of vanishing.
-    """
-    seen = _seen_version()
-    stale = seen is not None and row.change_seq is not None and seen != row.change_seq
-    before = dict(row.field_clocks or {})
-    authors = dict((row.sync_meta or {}).get("_authors") or {})
-    stamp = engine.stamp_server_write(row, names, str(user.id), stamp=stamp)
-    if not stale:
-        return
-    from ..models import ConflictEntry
-    from ..sync_registry import REGISTRY_ENTITY_OF
-
-    # Every replaced value is read before any is logged: logging queries, and a query
-    # flushes the row, which forgets the values it replaced.
-    state = sa.inspect(row)
-    entries = []
-    for name in names:
-        history = state.attrs[name].history if name in state.attrs else None
-        if history is None or not history.deleted or name not in before:
-            continue
-        old, new = _jsonable(history.deleted[0]), _jsonable(getattr(row, name))
-        if old == new:
-            continue
-        entries.append({
-            "entity": REGISTRY_ENTITY_OF[type(row)], "id": row.id, "field": name,
-            "reason": "concurrent_edit", "winning_value": new, "winning_hlc": stamp,
-            "winning_author": str(user.id), "losing_value": old, "losing_hlc": before[name],
-            "losing_author": authors.get(name)})
-    engine.log_conflicts(db.session, ConflictEntry, entries)

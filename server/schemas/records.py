@@ -20,6 +20,10 @@ from sync.referral_status import STATUS_LABELS
 from sync.referral_status import STATUSES
 
 from .. import identity
+from ..domain.common import WIB
+from ..domain.common import is_child
+from ..domain.common import today
+from ..domain.referrals import events_of
 from ..enums import CASE_CATEGORIES
 from ..enums import CONSENT_METHODS
 from ..enums import CONSENT_PURPOSES
@@ -44,9 +48,6 @@ from ..validation import Bilingual
 from ..validation import fail
 from .accounts import OrganisationRefSchema
 
-# Kabupaten Cirebon keeps WIB (UTC+7) all year: "today" and "in the future" are WIB dates.
-WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
-ADULT_AGE = 18
 REGION_LEVELS = ("kabupaten", "kecamatan", "desa", "kelurahan")
 DESA_LEVELS = ("desa", "kelurahan")
 # Bounds that catch a slip of the thumb, not real limits of the domain.
@@ -70,17 +71,6 @@ QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ
 TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM
 ZW
 """.split())
-
-
-def today() -> dt.date:
-    """Today's date in Kabupaten Cirebon."""
-    return dt.datetime.now(WIB).date()
-
-
-def is_child(birth_date: dt.date | None) -> bool | None:
-    """Under 18 today; None when the birth date is unknown."""
-    age = age_on(birth_date, today())
-    return None if age is None else age < ADULT_AGE
 
 
 def region_name(code: str | None) -> str | None:
@@ -406,18 +396,11 @@ class PersonCreateSchema(PersonSchema):
 
     @validates_schema(skip_on_field_errors=False)
     def _consent(self, data, **kwargs):
-        consent = data.get("consent")
-        if consent is None:
-            if data.get("lawful_basis") == "persetujuan":
-                raise error_at("consent",
-                               "Dasar hukum persetujuan: catat persetujuannya juga.",
-                               "Lawful basis persetujuan: record the consent too.")
-            return
-        if is_child(data.get("birth_date")) and not consent.get("guardian_name"):
-            raise ValidationError({"guardian_name": [Bilingual(
-                "Warga di bawah 18 tahun: persetujuan diberikan orang tua/wali; isi namanya.",
-                "A person under 18: a parent or guardian consents; give their name.")]},
-                field_name="consent")
+        # A child's consent names the guardian: checked with the consent itself
+        # (server.domain.consents), the error placed under `consent`.
+        if data.get("consent") is None and data.get("lawful_basis") == "persetujuan":
+            raise error_at("consent", "Dasar hukum persetujuan: catat persetujuannya juga.",
+                           "Lawful basis persetujuan: record the consent too.")
 
 
 class PersonResultSchema(PersonSchema):
@@ -572,8 +555,6 @@ class ReferralDetailSchema(ReferralSchema):
 
     @post_dump(pass_original=True)
     def _events(self, data, referral, **kwargs):
-        from ..referral_actions import events_of
-
         data["events"] = referral_event_schema.dump(events_of(referral), many=True)
         return data
 

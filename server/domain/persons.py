@@ -1,0 +1,88 @@
+"""Persons (warga): who registers and changes them, and what follows them into a scope."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .. import scopes
+from ..errors import Refused
+from ..errors import invalid
+from ..extensions import db
+from ..models import Consent
+from ..models import MigrationPlan
+from ..models import Person
+from .common import changed_fields
+
+
+def archived() -> Refused:
+    return Refused("archived", "Warga ini sudah diarsipkan.", "This person is archived.")
+
+
+def active_consents(person: Person) -> list[Consent]:
+    return list(db.session.execute(
+        sa.select(Consent).where(Consent.person_id == person.id, Consent.withdrawn_at.is_(None),
+                                 Consent.deleted_hlc.is_(None))
+    ).scalars())
+
+
+def writable(user, person_id: str) -> Person:
+    """A person the user may read (else not_found) and change (else forbidden), not
+    archived (else archived)."""
+    person = scopes.get_readable(user, Person, person_id)
+    scopes.check_person_write(user, person.desa_code, person)
+    if person.archived_at is not None:
+        raise archived()
+    return person
+
+
+def authorize(user, row: Person | None, values: dict) -> None:
+    """Officers register and change persons of their desa, community members those they
+    registered, always on the basis of consent; a move to another desa must be allowed in
+    the old one too; an archived person is no longer changed."""
+    scopes.check_person_write(user, values["desa_code"], row)
+    if row is not None and row.desa_code != values["desa_code"] and user.role != "admin":
+        # Moving a person to another desa is an admin's correction, not a phone's.
+        scopes.check_desa_write(user, row.desa_code)
+    scopes.check_lawful_basis(user, values["lawful_basis"])
+    if row is None:
+        return
+    changed = changed_fields(row, values)
+    if row.archived_at is not None and values.get("archived_at") is not None and (
+            changed - {"archived_at"}):
+        raise archived()
+
+
+def check_consent_first(person: Person, lawful_basis: str) -> None:
+    """Online, a person moves to the basis of consent only once a consent is on record.
+    (A phone may send the consent in the same or a later batch: sync does not ask.)"""
+    if lawful_basis == "persetujuan" and person.lawful_basis != "persetujuan" and not (
+            active_consents(person)):
+        raise invalid("lawful_basis",
+                      "Catat persetujuan warga dulu, lalu ubah dasar hukumnya.",
+                      "Record the person's consent first, then change the lawful basis.")
+
+
+def prepare(session, user, row: Person, is_new: bool) -> None:
+    # A community member registers persons for their own group.
+    if is_new and user.role == "community":
+        row.community_group_id = user.community_group_id
+
+
+def check_child_write(user, row, values: dict, *, archived_ok: bool = False) -> Person:
+    """A consent or a migration plan is written by whoever may change its person, and
+    stays with that person; returns the person."""
+    person = scopes.get_readable(user, Person, values["person_id"])
+    if row is not None and row.person_id != values["person_id"]:
+        raise invalid("person_id", "Tidak dapat dipindah ke warga lain.",
+                      "Cannot move to another person.")
+    scopes.check_person_write(user, person.desa_code, person)
+    if person.archived_at is not None and not archived_ok:
+        raise archived()
+    return person
+
+
+def person_records(session, person: Person) -> list:
+    """A person with their consents and migration plans: what enters a scope with them."""
+    consents = session.execute(sa.select(Consent).where(Consent.person_id == person.id))
+    plans = session.execute(sa.select(MigrationPlan).where(MigrationPlan.person_id == person.id))
+    return [person, *consents.scalars(), *plans.scalars()]
