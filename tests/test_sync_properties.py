@@ -385,7 +385,9 @@ class World:
             assert loser and merge.same_value(loser[0].value, c.losing_value), c.losing_value
             assert winner and merge.same_value(winner[0].value, c.winning_value), c.winning_value
             assert not merge.same_value(c.losing_value, c.winning_value)
-            assert c.winning_hlc >= c.losing_hlc
+            # The winner is later in the merge's order: by its clock, or just after its base.
+            assert (merge.write_order(winner[0].hlc, winner[0].base)
+                    >= merge.write_order(loser[0].hlc, loser[0].base))
 
     def check_nothing_lost(self, registry, conflicts) -> None:
         finals = {}
@@ -402,7 +404,8 @@ def lost_edits(writes: dict, finals: dict, logged: list[tuple]) -> list:
     """The invariant of sync/merge.py: for each value v a field was given that is not its
     final value, take the highest write of v; either the log holds an entry with its
     losing_hlc (and v as losing_value), or a higher write of that field saw it (same node,
-    or base equal to its HLC). Returns the writes for which none holds."""
+    or base equal to its HLC); higher and highest by merge.write_order. Returns the writes
+    for which none holds."""
     log = defaultdict(set)
     for entity, record_id, name, losing_hlc, losing_value in logged:
         log[(entity, record_id, name)].add((losing_hlc, merge.canonical(losing_value)))
@@ -416,11 +419,12 @@ def lost_edits(writes: dict, finals: dict, logged: list[tuple]) -> list:
         for value, same in by_value.items():
             if value == final:
                 continue
-            top = max(same, key=lambda w: w.hlc)
+            top = max(same, key=lambda w: merge.write_order(w.hlc, w.base))
             if (top.hlc, value) in log[key]:
                 continue
-            if any(w.hlc > top.hlc and (hlc.node_of(w.hlc) == hlc.node_of(top.hlc)
-                                        or w.base == top.hlc) for w in field_writes):
+            if any(merge.write_order(w.hlc, w.base) > merge.write_order(top.hlc, top.base)
+                   and (hlc.node_of(w.hlc) == hlc.node_of(top.hlc) or w.base == top.hlc)
+                   for w in field_writes):
                 continue
             lost.append((key, top, finals[key]))
     return lost

@@ -145,6 +145,7 @@ def test_vectors_cover_the_required_cases():
         "duplicate_mutation",
         "referral_late_withdrawal",
         "clamp_phone_clock_ahead",
+        "base_names_replaced_value",
     }
     assert required <= names
 
@@ -200,3 +201,10 @@ def test_vectors_catch_a_merge_that_ignores_deletes(monkeypatch):
 def test_vectors_catch_a_merge_that_reapplies_duplicates(monkeypatch):
     failed = _fails_somewhere(merge, "mutation_key", lambda m: (id(m), 0), monkeypatch)
     assert "duplicate_mutation" in failed
+
+
+def test_vectors_catch_a_merge_that_orders_by_clock_alone(monkeypatch):
+    failed = _fails_somewhere(
+        merge, "write_order", lambda stamp, base: (stamp, 0, stamp), monkeypatch
+    )
+    assert "base_names_replaced_value" in failed
