@@ -31,7 +31,7 @@ from .models import User
 from .models import new_uuid
 from .schemas.records import is_child
 
-EVENT_FIELDS = ("referral_id", "kind", "status", "note", "organisation_id")
+EVENT_FIELDS = ("referral_id", "kind", "status", "note", "organisation_id", "seen_status")
 VILLAGE_ROLES = ("officer", "community")
 DESK_ROLES = ("ltsa", "partner")
 # What each side may correct with PATCH; the village side only before the LTSA acts.
@@ -74,7 +74,7 @@ def events_of(referral: Referral) -> list[ReferralEvent]:
 
 def _as_dict(event: ReferralEvent) -> dict:
     return {"id": event.id, "kind": event.kind, "status": event.status, "hlc": event.hlc,
-            "author_role": event.author_role}
+            "author_role": event.author_role, "seen_status": event.seen_status}
 
 
 def _new_event(user: User, referral: Referral, data: dict, after: list[ReferralEvent]
@@ -86,6 +86,8 @@ def _new_event(user: User, referral: Referral, data: dict, after: list[ReferralE
         id=data.get("id") or new_uuid(), referral_id=referral.id, kind=data["kind"],
         status=data.get("status"), note=data.get("note", ""),
         organisation_id=data.get("organisation_id"), author_role=user.role,
+        # Online the desk sees the current status (unless it names an older one it saw).
+        seen_status=data.get("seen_status") or (referral.status if after else None),
         hlc=hlc.now(engine.SERVER_NODE, last=last), created_by_id=user.id,
     )
     # An event is insert-only: every field carries the insert's clock.
@@ -226,9 +228,7 @@ def refresh_referral(session, referral: Referral) -> None:
     events = list(session.execute(
         sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
     ).scalars())
-    history = referral_status.replay([
-        {"id": e.id, "kind": e.kind, "status": e.status, "hlc": e.hlc,
-         "author_role": e.author_role} for e in events])
+    history = referral_status.replay([_as_dict(e) for e in events])
     by_id = {e.id: e for e in events}
     status = None
     assigned = ltsa_organisation_id()

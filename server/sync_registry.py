@@ -46,7 +46,8 @@ SYNC_FIELDS = {
     "migration_plans": ("person_id", "destination_country", "sector", "scheme", "agency_name",
                         "informal_recruiter", "fee_asked", "documents"),
     "referrals": ("person_id", "services", "reason", "case_category", "urgency", "outcome"),
-    "referral_events": ("referral_id", "kind", "status", "note", "organisation_id"),
+    "referral_events": ("referral_id", "kind", "status", "note", "organisation_id",
+                        "seen_status"),
 }
 # Who may change which referral fields: the village side describes the need, the desk
 # records what happened.
