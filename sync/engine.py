@@ -255,7 +255,7 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
         # In server time first (§15): undo the offset of a wrong date, then bound the rest.
         moved = hlc_mod.correction_ms(now_ms, m.get("offset_ms"), device_time_ms)
         stamp = hlc_mod.shift(m["hlc"], moved)
-        base = _server_base(m.get("base"), node, moved, now_ms)
+        base = hlc_mod.bound_base(m.get("base"), node, moved, now_ms, MAX_CLOCK_SKEW_MS)
         stamp, was_clamped = hlc_mod.clamp(stamp, now_ms, MAX_CLOCK_SKEW_MS,
                                            last=last_clamped.get(node))
         if was_clamped or moved < 0:
@@ -284,23 +284,6 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
     client.last_mutation_id = last_mutation_id
     result.last_mutation_id = last_mutation_id
     return result
-
-
-def _server_base(base: dict | None, node: str, moved: int, now_ms: int) -> dict | None:
-    """The mutation's base in server time: clocks of the device's own edits move with its
-    HLC; a clock above the skew bound cannot be any stored value's and is dropped (null),
-    for a base orders the write after it (merge.write_order) and must not carry a wrong
-    date in."""
-    if base is None:
-        return None
-    out = {}
-    for name, stamp in base.items():
-        if stamp is not None and moved and hlc_mod.node_of(stamp) == node:
-            stamp = hlc_mod.shift(stamp, moved)
-        if stamp is not None and hlc_mod.wall_of(stamp) > now_ms + MAX_CLOCK_SKEW_MS:
-            stamp = None
-        out[name] = stamp
-    return out
 
 
 def _own_clocks(session, spec: EntitySpec, record_id: str, node: str, rows) -> list[str]:

@@ -210,3 +210,29 @@ def correction_ms(
     off = device_time_ms - server_wall_ms
     return 0 if abs(off) <= max_skew_ms else -off
 
+
+def bound_base(
+    base: dict | None,
+    node: str,
+    moved_ms: int,
+    server_wall_ms: int,
+    max_skew_ms: int = MAX_SKEW_MS,
+) -> dict | None:
+    """A mutation's ``base`` in server time, for a mutation of ``node`` moved by ``moved_ms``.
+
+    The clocks of the device's own edits move with its HLC (they were stamped under the
+    same date).  A clock more than ``max_skew_ms`` ahead of ``server_wall_ms`` cannot be
+    any stored value's (the server bounds every HLC it stores) and becomes null: a base
+    orders the write after it (``merge.write_order``) and must not carry a wrong date in.
+    """
+    if base is None:
+        return None
+    out = {}
+    for name, stamp in base.items():
+        if stamp is not None and moved_ms and node_of(stamp) == node:
+            stamp = shift(stamp, moved_ms)
+        if stamp is not None and wall_of(stamp) > server_wall_ms + max_skew_ms:
+            stamp = None
+        out[name] = stamp
+    return out
+
