@@ -189,6 +189,7 @@ class World:
         self.k = 0
         self.writes: dict[tuple[str, str, str], list[Write]] = defaultdict(list)
         self.applied: Counter = Counter()
+        self.stored: dict[str, str] = {}  # the HLC the server stored for each mutation
         self.on_server: set[tuple[str, str]] = set()
         self.created: dict[str, set[str]] = defaultdict(set)
         self.rest_edits = 0
@@ -220,18 +221,24 @@ class World:
     def note_answer(self, phone: SimPhone, body: dict, answer: dict) -> None:
         assert answer["refused"] == [], answer["refused"]
         clamped = {c["mutation_id"]: c["hlc"] for c in answer["clamped"]}
+        now = answer["clock"]["server_time_ms"]
         for mid in answer["applied"]:
             key = f"{phone.client_id}:{mid}"
             self.applied[key] += 1
             mutation = phone.sent[mid]
             stamp = clamped.get(mid, mutation["hlc"])
-            base = mutation.get("base") or {}
+            self.stored[key] = stamp
+            # As the server keeps it: a clock beyond the skew bound is no stored value's.
+            base = hlc.bound_base(mutation.get("base"), phone.node, 0, now) or {}
             for name, value in mutation["fields"].items():
                 self.writes[(mutation["entity"], mutation["id"], name)].append(
                     Write(stored_form(name, value), stamp, base.get(name), key))
             self.on_server.add((mutation["entity"], mutation["id"]))
             self.created[mutation["entity"]].add(mutation["id"])
-        assert set(clamped) <= set(answer["applied"])
+        # A retried batch gets its clamps again, the same as when they were applied.
+        assert set(clamped) <= set(answer["applied"]) | set(answer["skipped"])
+        for mid in set(clamped) & set(answer["skipped"]):
+            assert self.stored[f"{phone.client_id}:{mid}"] == clamped[mid]
 
     # Actions -------------------------------------------------------------------------
 
