@@ -122,10 +122,13 @@ class SimPhone(Phone):
     """A phone whose clock runs `skew_ms` off the real time; it remembers every mutation it
     made and every batch it sent, and moves its clock past what it pulls (as the app does)."""
 
-    def __init__(self, world, account, skew_ms: int):
+    def __init__(self, world, account, skew_ms: int, told: bool = False):
         super().__init__(world.client, account)
         self.world = world
         self.skew_ms = skew_ms
+        # Sends its clock with each request (device_time_ms), so the server can undo a
+        # wrong date; otherwise its clock is only bounded.
+        self.told = told
         self.sent: dict[int, dict] = {}
         self.last_body: dict | None = None
         self.own: set[tuple[str, str]] = set()
@@ -171,6 +174,12 @@ class SimPhone(Phone):
                                          hlc.wall_clock_ms() + self.skew_ms)
         self.cursor = answer["cursor"]
 
+    def body(self, pull_limit=1000):
+        out = super().body(pull_limit)
+        if self.told:
+            out["device_time_ms"] = hlc.wall_clock_ms() + self.skew_ms
+        return out
+
     def sync(self, pull_limit=1000, expect=200, gzip_body=False):
         answer = self.post(self.body(pull_limit))
         self.absorb(answer)
@@ -199,8 +208,8 @@ class World:
         accounts = [make_account(role, desa_code=DESA_A) for role in roles]
         self.group_id = (db.session.get(User, accounts[2].user_id).community_group_id
                          if mixed else None)
-        self.phones = [SimPhone(self, a, skew) for a, skew in
-                       zip(accounts, scenario["skews"], strict=True)]
+        self.phones = [SimPhone(self, a, skew, told) for a, skew, told in
+                       zip(accounts, scenario["skews"], scenario["told"], strict=True)]
         self.web = make_account("officer", desa_code=DESA_A)
         self.ltsa = make_account("ltsa")
 
@@ -228,8 +237,10 @@ class World:
             mutation = phone.sent[mid]
             stamp = clamped.get(mid, mutation["hlc"])
             self.stored[key] = stamp
-            # As the server keeps it: a clock beyond the skew bound is no stored value's.
-            base = hlc.bound_base(mutation.get("base"), phone.node, 0, now) or {}
+            # As the server keeps it: in server time, and a clock beyond the skew bound is
+            # no stored value's.
+            moved = hlc.correction_ms(now, mutation.get("offset_ms"), body.get("device_time_ms"))
+            base = hlc.bound_base(mutation.get("base"), phone.node, moved, now) or {}
             for name, value in mutation["fields"].items():
                 self.writes[(mutation["entity"], mutation["id"], name)].append(
                     Write(stored_form(name, value), stamp, base.get(name), key))
@@ -447,6 +458,7 @@ SKEW = st.one_of(st.integers(-5 * MINUTE, 5 * MINUTE), st.integers(-5 * MINUTE, 
 SCENARIO = st.fixed_dictionaries({
     "mode": st.sampled_from(["mixed", "officers"]),
     "skews": st.lists(SKEW, min_size=3, max_size=3),
+    "told": st.lists(st.booleans(), min_size=3, max_size=3),
     "actions": st.lists(ACTION, min_size=8, max_size=30),
 })
 
