@@ -58,7 +58,7 @@ function errorFor(error) {
   return { id: error.message_id, en: error.message_en, reason: error.reason };
 }
 
-const wire = ({ mutation_id, entity, id, op, fields, hlc, base }) => ({ mutation_id, entity, id, op, fields, hlc, ...(base ? { base } : {}) });
+const wire = ({ mutation_id, entity, id, op, fields, hlc, base, offset_ms }) => ({ mutation_id, entity, id, op, fields, hlc, ...(base ? { base } : {}), ...(offset_ms != null ? { offset_ms } : {}) });
 
 // A 422 that names mutations (docs/sync-protocol.md §11): by mutation id when the batch
 // check refused them, by position in the array for an envelope error (a client bug). Either
@@ -95,12 +95,14 @@ function serverFailed(error, sent) {
   return [{ mutation_id: first, reason: 'server_error', message: { id: `Server tidak dapat memproses perubahan ini${ref}.`, en: `The server could not process this change${ref}.` }, fields: null }];
 }
 
+// Half the round trip is the best guess of when the server read its clock.
+const skewOf = (clock, sentAt) => (typeof clock.server_time_ms === 'number' ? (sentAt + Date.now()) / 2 - clock.server_time_ms : null);
+
 function checkClock(answer, sentAt) {
   const clock = answer.clock || {};
   if (clock.warning) return { id: clock.warning.id, en: clock.warning.en };
-  if (typeof clock.server_time_ms !== 'number') return state.clockWarning;
-  // Half the round trip is the best guess of when the server read its clock.
-  const skew = (sentAt + Date.now()) / 2 - clock.server_time_ms;
+  const skew = skewOf(clock, sentAt);
+  if (skew === null) return state.clockWarning;
   return Math.abs(skew) > MAX_SKEW_MS ? MESSAGES.clock : null;
 }
 
@@ -115,8 +117,8 @@ async function rounds() {
   try {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const sent = (await db.listOutbox()).slice(0, pushLimit);
-      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT };
       const sentAt = Date.now();
+      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT, device_time_ms: sentAt };
       let answer;
       try {
         answer = await request('POST', '/api/sync', body, session.token, { gzip: true, timeoutMs: 60000 });
@@ -140,7 +142,10 @@ async function rounds() {
       }
       failing.first = null;
       pushLimit = Math.min(PUSH_LIMIT, pushLimit * 2);
-      const { entities, reset, stale } = await db.applySyncAnswer(answer, session.clientId);
+      // Edits are stamped in server time (§15): the phone's clock minus a wrong date's offset.
+      const skew = skewOf(answer.clock || {}, sentAt);
+      const offset = skew === null ? undefined : Math.abs(skew) > MAX_SKEW_MS ? Math.round(skew) : 0;
+      const { entities, reset, stale } = await db.applySyncAnswer(answer, session.clientId, offset);
       // Logged out (or in as someone else) while the answer was on its way.
       if (stale) return;
       update({ clockWarning: checkClock(answer, sentAt) });
