@@ -370,7 +370,7 @@ export async function applySyncAnswer(answer, clientId, offset) {
     if (typeof offset === 'number' && offset !== (await done(s.meta.get('clock_offset_ms')))) {
       // A new offset: the clock comes back to server time, after the edits still to be sent.
       await done(s.meta.put(offset, 'clock_offset_ms'));
-      last = (await done(s.outbox.getAll())).reduce((a, e) => (a && a > e.hlc ? a : e.hlc), null);
+      last = [...clamped.values(), ...(await done(s.outbox.getAll())).map((e) => e.hlc)].reduce((a, b) => (a && a > b ? a : b), null);
       if (!last) await done(s.meta.delete('hlc'));
     }
     if (answer.reset) {
