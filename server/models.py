@@ -268,6 +268,9 @@ class ReferralEvent(SyncedRecord, db.Model):
     status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
     note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisations.id"))
+    # The referral's status as the writer saw it when adding the event (None: not known);
+    # a change it had not seen makes the event late (sync.referral_status).
+    seen_status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
     author_role: so.Mapped[str] = so.mapped_column(sa.String(20))
     hlc: so.Mapped[str] = so.mapped_column(sa.String(64))
     # A late transition that is no longer allowed stays in the history, flagged.
@@ -321,6 +324,9 @@ class SyncClient(db.Model):
     node: so.Mapped[str | None] = so.mapped_column(sa.String(40))
     # The refusals of the last batch, answered again when that batch is retried.
     last_refused: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    # The clocks the server stored instead of the client's ({mutation_id, hlc}), answered
+    # again when the batch is retried.
+    last_clamped: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 

@@ -26,7 +26,7 @@ from .protocol import PROTOCOL_VERSION
 
 SERVER_NODE = "server"
 BATCH_ROWS = "jangkau_batch_rows"
-# How many refusals a client's record keeps, to answer them again on a retry.
+# How many refusals (and clamps) a client's record keeps, to answer them again on a retry.
 KEPT_REFUSALS = 500
 # A pull of at most this many sequence numbers reads them in order (see pull).
 SEQ_SCAN_MAX = 20_000
@@ -233,7 +233,8 @@ def get_client(session, client_model, client_id: str, user, *, create: bool = Tr
 
 
 def push(session, registry: dict[str, EntitySpec], client, user, mutations: list[dict],
-         conflict_model, *, now_ms: int | None = None) -> PushResult:
+         conflict_model, *, now_ms: int | None = None,
+         device_time_ms: int | None = None) -> PushResult:
     """Apply a validated batch in order, each mutation at most once, in this transaction.
 
     A mutation id at or below the client's last applied id is skipped (a retry). A refused
@@ -255,19 +256,25 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
             result.skipped.append(mid)
             continue
         node = hlc_mod.node_of(m["hlc"])
-        stamp, was_clamped = hlc_mod.clamp(m["hlc"], now_ms, MAX_CLOCK_SKEW_MS,
+        # In server time first (§15): undo the offset of a wrong date, then bound the rest.
+        moved = hlc_mod.correction_ms(now_ms, m.get("offset_ms"), device_time_ms)
+        stamp = hlc_mod.shift(m["hlc"], moved)
+        base = hlc_mod.bound_base(m.get("base"), node, moved, now_ms, MAX_CLOCK_SKEW_MS)
+        stamp, was_clamped = hlc_mod.clamp(stamp, now_ms, MAX_CLOCK_SKEW_MS,
                                            last=last_clamped.get(node))
-        if was_clamped:
-            # The clamped edit must still follow this device's own earlier edits of the
-            # record, or a later correction would sort before them and vanish.
+        if was_clamped or moved < 0:
+            # The clamped (or moved back) edit must still follow this device's own earlier
+            # edits of the record, or a later correction would sort before them and vanish.
             own = _own_clocks(session, registry[m["entity"]], m["id"], node, rows)
-            if own:
-                stamp = hlc_mod.now(node, last=max(own + [stamp]), wall_ms=now_ms)
+            if own and (was_clamped or max(own) >= stamp):
+                stamp = hlc_mod.now(node, last=max(own + [stamp]),
+                                    wall_ms=hlc_mod.wall_of(stamp))
         if was_clamped:
             last_clamped[node] = stamp
+        if stamp != m["hlc"]:
             result.clamped[mid] = stamp
-        mutation = dict(m, hlc=stamp, node=hlc_mod.node_of(stamp), client_id=client.client_id,
-                        author=str(user.id))
+        mutation = dict(m, hlc=stamp, base=base, node=hlc_mod.node_of(stamp),
+                        client_id=client.client_id, author=str(user.id))
         spec = registry[m["entity"]]
         # No savepoint is needed: apply_one refuses only before it writes anything.
         try:
@@ -541,7 +548,16 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     if request["cursor"] == 0:
         client.scope_key = key
     retried = {r["mutation_id"]: r for r in (client.last_refused or [])}
-    result = push(session, registry, client, user, mutations, conflict_model, now_ms=now_ms)
+    reclamped = {c["mutation_id"]: c["hlc"] for c in (client.last_clamped or [])}
+    result = push(session, registry, client, user, mutations, conflict_model, now_ms=now_ms,
+                  device_time_ms=request.get("device_time_ms"))
+    # A retried batch gets its clamps again, as its refusals: the phone must adopt them.
+    clamped = {mid: reclamped[mid] for mid in result.skipped if mid in reclamped}
+    if result.clamped:
+        kept = [c for c in (client.last_clamped or []) if c["mutation_id"] not in result.clamped]
+        client.last_clamped = (kept + [{"mutation_id": k, "hlc": v}
+                                       for k, v in result.clamped.items()])[-KEPT_REFUSALS:]
+    clamped.update(result.clamped)
     # A retried batch gets its refusals again: a lost answer must not lose them.
     again = [retried[mid] for mid in result.skipped if mid in retried]
     if result.refused:
@@ -556,10 +572,10 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
         "applied": result.applied,
         "skipped": result.skipped,
         "refused": result.refused,
-        "clamped": [{"mutation_id": k, "hlc": v} for k, v in result.clamped.items()],
+        "clamped": [{"mutation_id": k, "hlc": v} for k, v in clamped.items()],
         "clock": server_clock(now_ms),
     })
-    if result.clamped:
+    if clamped:
         response["clock"]["warning"] = {
             "id": "Tanggal di HP ini salah. Perbaiki tanggal dan jam di pengaturan HP.",
             "en": "The phone's date is wrong. Fix the date and time in the phone's settings.",

@@ -177,3 +177,62 @@ def clamp(
     if rem.wall_ms <= server_wall_ms + max_skew_ms:
         return remote, False
     return now(rem.node, last=last, wall_ms=server_wall_ms), True
+
+
+def shift(remote: str, by_ms: int) -> str:
+    """remote moved by ``by_ms`` milliseconds of wall time, same counter and node.
+
+    The wall time stays within 0 and MAX_WALL; a shift keeps the order of the HLCs of one
+    device that are shifted by the same amount.
+    """
+    rem = parse(remote)
+    return encode(min(max(rem.wall_ms + by_ms, 0), MAX_WALL), rem.counter, rem.node)
+
+
+def correction_ms(
+    server_wall_ms: int,
+    offset_ms: int | None = None,
+    device_time_ms: int | None = None,
+    max_skew_ms: int = MAX_SKEW_MS,
+) -> int:
+    """How far the server moves an edit's HLC to put it in server time (0: not at all).
+
+    ``offset_ms`` is what the device subtracted from its clock when it stamped the edit
+    (device minus server time, as the device estimated it from an earlier answer): given,
+    the HLC is already in server time, whatever the device's date says now.  Without it,
+    ``device_time_ms`` (the device's clock when it sent the request) tells how far the
+    device's date is off now; an offset within ``max_skew_ms`` counts as a right date, a
+    larger one is taken as the one the edit was made under and undone.  Without either
+    (an older client) nothing is moved; ``clamp`` still bounds the HLC.
+    """
+    if offset_ms is not None or device_time_ms is None:
+        return 0
+    off = device_time_ms - server_wall_ms
+    return 0 if abs(off) <= max_skew_ms else -off
+
+
+def bound_base(
+    base: dict | None,
+    node: str,
+    moved_ms: int,
+    server_wall_ms: int,
+    max_skew_ms: int = MAX_SKEW_MS,
+) -> dict | None:
+    """A mutation's ``base`` in server time, for a mutation of ``node`` moved by ``moved_ms``.
+
+    The clocks of the device's own edits move with its HLC (they were stamped under the
+    same date).  A clock more than ``max_skew_ms`` ahead of ``server_wall_ms`` cannot be
+    any stored value's (the server bounds every HLC it stores) and becomes null: a base
+    orders the write after it (``merge.write_order``) and must not carry a wrong date in.
+    """
+    if base is None:
+        return None
+    out = {}
+    for name, stamp in base.items():
+        if stamp is not None and moved_ms and node_of(stamp) == node:
+            stamp = shift(stamp, moved_ms)
+        if stamp is not None and wall_of(stamp) > server_wall_ms + max_skew_ms:
+            stamp = None
+        out[name] = stamp
+    return out
+

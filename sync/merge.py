@@ -25,9 +25,14 @@ logs more than needed but never less.
 
 Rules (docs/sync-protocol.md refers here):
 
-* Plain fields: last writer wins per field.  Writes are ordered by their HLC, which
-  ends with the node id, so ``(hlc, node)`` ties need no extra step; two different writes
-  with one identical HLC (a broken clock) are ordered by their canonical JSON so that
+* Plain fields: last writer wins per field.  Writes are ordered by ``write_order``: by
+  their HLC, which ends with the node id, so ``(hlc, node)`` ties need no extra step --
+  except that a write whose ``base`` for the field is at or above its own HLC sorts just
+  after that base (its author saw the value stamped ``base`` and replaced it, so it comes
+  after it whatever its own clock says; a server that clamps or corrects a phone's clock
+  can put an edit below the value it replaced).  So a write wins over the write its base
+  names, unless that one was itself placed after a higher base.  Two different writes
+  with one identical order (a broken clock) are ordered by their canonical JSON so that
   every replica still picks the same one.
 * A value that loses is never dropped silently.  When two writes of one field meet -- an
   incoming write against the stored one -- the loser goes to the conflict log with reason
@@ -37,8 +42,8 @@ Rules (docs/sync-protocol.md refers here):
   The stored record is the same whatever the order; the conflict *set* is the same in
   every order for two writes of a field, and for more writes this invariant holds in
   every order: for each value ``v`` a field was given that is not its final value, take
-  the highest write of ``v``; either the log holds an entry with its ``losing_hlc``, or
-  a higher write of that field saw it (same node, or ``base`` equal to its HLC).
+  the highest write of ``v`` (by ``write_order``); either the log holds an entry with its
+  ``losing_hlc``, or a higher write of that field saw it (same node, or ``base`` equal to its HLC).
 * Deletes leave a tombstone (``_deleted`` = the highest delete HLC); a deleted record
   stays deleted.  Its fields keep merging by the rule above, so no value disappears with
   it.  A field write the delete did not see (newer than the deleter's ``base`` for the
@@ -100,9 +105,9 @@ class _Write:
     author: str | None
     base: str | None  # the HLC of the value the author saw for this field, if known
 
-    def key(self) -> tuple[str, str]:
-        # The canonical JSON breaks ties between different writes that share an HLC.
-        return (self.hlc, canonical([self.value, self.author, self.base]))
+    def key(self) -> tuple:
+        # The canonical JSON breaks ties between different writes that share an order.
+        return (*write_order(self.hlc, self.base), canonical([self.value, self.author, self.base]))
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,18 @@ class _Delete:
         if hlc_mod.node_of(write_hlc) == hlc_mod.node_of(self.hlc) and write_hlc < self.hlc:
             return True
         return write_hlc <= self.base.get(field, "")
+
+
+def write_order(stamp: str, base: str | None) -> tuple[str, int, str]:
+    """The order of a field write with HLC stamp and base (the clock its author saw).
+
+    ``(stamp, 0, stamp)`` normally; ``(base, 1, stamp)`` when the base is at or above the
+    write's own HLC, so the write sorts just after the value it replaced and before any
+    write stamped later than that value.  Compare the tuples as tuples of strings.
+    """
+    if base is not None and base >= stamp:
+        return (base, 1, stamp)
+    return (stamp, 0, stamp)
 
 
 def canonical(value: Any) -> str:

@@ -20,6 +20,8 @@ DEFAULT_PULL_LIMIT = 1000
 MAX_PULL_LIMIT = 5000
 # An HLC further ahead of the server clock than this cannot win by it.
 MAX_CLOCK_SKEW_MS = hlc.MAX_SKEW_MS
+# Bounds of device_time_ms and offset_ms: what an HLC's wall time can hold.
+MAX_TIME_MS = hlc.MAX_WALL
 
 HLC_PATTERN = rf"^\d{{15}}-\d{{5}}-[A-Za-z0-9_.:-]{{1,{hlc.MAX_NODE_LEN}}}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -43,6 +45,10 @@ class MutationSchema(Schema):
     hlc = fields.String(required=True, validate=validate.Regexp(HLC_PATTERN))
     base = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
                        load_default=None, allow_none=True)
+    # What the device subtracted from its clock to stamp hlc: device minus server time, in
+    # ms, as estimated from an earlier answer (§15). Present: hlc is in server time.
+    offset_ms = fields.Integer(strict=True, load_default=None, allow_none=True,
+                               validate=validate.Range(min=-MAX_TIME_MS, max=MAX_TIME_MS))
 
 
 class SyncRequestSchema(Schema):
@@ -59,6 +65,9 @@ class SyncRequestSchema(Schema):
                             validate=validate.Length(max=MAX_MUTATIONS))
     pull_limit = fields.Integer(load_default=DEFAULT_PULL_LIMIT, strict=True,
                                 validate=validate.Range(min=1, max=MAX_PULL_LIMIT))
+    # The device's clock (ms since the epoch) when it sent the request (§15).
+    device_time_ms = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                    validate=validate.Range(min=0, max=MAX_TIME_MS))
 
     @validates_schema
     def _increasing_ids(self, data, **kwargs):

@@ -1,11 +1,25 @@
 """Referral status: derived from the referral's append-only events, the same everywhere.
 
 A referral's status is never written directly.  Each change is an insert-only event
-``{id, referral_id, kind: "status" | "note", status, hlc, author_role, ...}``; the status
-is the fold of the status events sorted by ``(hlc, id)``.  An event whose transition is
-not allowed from the status reached so far (say a withdrawal that arrives after the person
-was already served) stays in the history, flagged with a reason, and is not applied.
-Sorting first makes the result independent of the order in which events arrived.
+``{id, referral_id, kind: "status" | "note", status, seen_status, hlc, author_role, ...}``;
+the status is the fold of the status events sorted by ``(hlc, id)``.  An event whose
+transition is not allowed from the status reached so far (say a withdrawal that arrives
+after the person was already served) stays in the history, flagged with a reason, and is
+not applied.  Sorting first makes the result independent of the order in which events
+arrived.
+
+``seen_status`` is the status the writer's copy showed when the event was made (None: not
+known, as for events recorded before it existed).  Two rules use it, so that a wrong clock
+cannot reorder what happened at the desk:
+
+* an event whose ``seen_status`` is not the status reached so far was made without
+  knowing of a change: it is flagged ``status_changed``, not applied;
+* a village withdrawal (``dibatalkan`` by a role of ``WITHDRAWING_ROLES``) yields to a
+  desk event (any other role) that comes after it in the fold and did not see it (its
+  ``seen_status`` is given and is not ``dibatalkan``): the desk acted on the referral
+  without knowing of the withdrawal, so the withdrawal is flagged ``status_changed``
+  and the fold is run again without it.  The desk's actual order stands, whatever the
+  withdrawal's clock.
 
 ``author_role`` must be set by the server from the authenticated account, never taken
 from the client's word.
@@ -130,16 +144,36 @@ def replay(events: Iterable[dict]) -> list[dict]:
     Each entry is ``{"id", "status", "from", "applied": bool, "reason": str | None}``;
     notes are left out.
     """
+    ordered = sorted((e for e in events if e.get("kind") == "status"), key=event_order)
+    yielded: set[str] = set()
+    while True:
+        history, late = _fold(ordered, yielded)
+        if late is None:
+            return history
+        # Each run sets one more withdrawal aside, so this ends.
+        yielded.add(late)
+
+
+def _fold(ordered: list[dict], yielded: set[str]) -> tuple[list[dict], str | None]:
+    """One run of the fold; returns (history, None), or (partial, id of a withdrawal that
+    yields to a desk event that did not see it)."""
     history = []
     status: str | None = None
     served = forwarded = False
-    for event in sorted(events, key=event_order):
-        if event.get("kind") != "status":
-            continue
+    withdrawal: str | None = None  # the applied village withdrawal that set the status
+    for event in ordered:
         new = event.get("status")
-        reason = transition_problem(
-            status, new, event.get("author_role"), served=served, forwarded=forwarded
-        )
+        role = event.get("author_role")
+        seen = event.get("seen_status")
+        if event["id"] in yielded:
+            reason = "status_changed"
+        else:
+            if (withdrawal is not None and role not in WITHDRAWING_ROLES
+                    and seen is not None and seen != "dibatalkan"):
+                return history, withdrawal
+            reason = transition_problem(status, new, role, served=served, forwarded=forwarded)
+            if reason is None and seen is not None and seen != status:
+                reason = "status_changed"
         history.append(
             {
                 "id": event["id"],
@@ -153,7 +187,9 @@ def replay(events: Iterable[dict]) -> list[dict]:
             status = new
             served = served or new == "dilayani"
             forwarded = forwarded or new == "dirujuk_lanjut"
-    return history
+            withdrawing = new == "dibatalkan" and role in WITHDRAWING_ROLES
+            withdrawal = event["id"] if withdrawing else None
+    return history, None
 
 
 def derive_status(events: Iterable[dict]) -> tuple[str | None, list[dict]]:

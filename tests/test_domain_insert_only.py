@@ -69,7 +69,7 @@ def history(client, make_account):
 
 def _event_fields(event: dict) -> dict:
     return {name: event[name] for name in ("referral_id", "kind", "status", "note",
-                                           "organisation_id")}
+                                           "organisation_id", "seen_status")}
 
 
 # (case, event to reuse, changes to its content, phone clock relative to the server's)

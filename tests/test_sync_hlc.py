@@ -154,3 +154,39 @@ def test_clamp_bounds_every_clock(remote, server_wall, skew):
     assert hlc.node_of(out) == hlc.node_of(remote)
     assert flagged == (hlc.wall_of(remote) > server_wall + skew)
     assert flagged or out == remote
+
+
+SERVER = 1_767_226_600_000
+
+
+@pytest.mark.parametrize(("offset_ms", "device_time_ms", "moved"), [
+    (None, None, 0),                              # an older client: nothing to go by
+    (None, SERVER + hlc.MAX_SKEW_MS, 0),          # at the bound: a right date
+    (None, SERVER + hlc.MAX_SKEW_MS + 1, -hlc.MAX_SKEW_MS - 1),
+    (None, SERVER - 86_400_000, 86_400_000),      # a day behind: moved a day on
+    (0, SERVER + 3_600_000, 0),                   # stamped in server time, date wrong since
+    (-86_400_000, SERVER, 0),                     # stamped in server time, date fixed since
+])
+def test_correction_undoes_a_wrong_date_only_when_the_edit_was_stamped_by_it(
+        offset_ms, device_time_ms, moved):
+    assert hlc.correction_ms(SERVER, offset_ms, device_time_ms) == moved
+
+
+@given(st.integers(0, hlc.MAX_WALL), st.integers(0, hlc.MAX_WALL), st.integers(-10**15, 10**15))
+def test_shift_keeps_the_order_of_one_device(a, b, by):
+    x, y = hlc.encode(a, 0, "hp-a"), hlc.encode(b, 1, "hp-a")
+    sx, sy = hlc.shift(x, by), hlc.shift(y, by)
+    assert hlc.node_of(sx) == "hp-a" and hlc.parse(sy).counter == 1
+    assert 0 <= hlc.wall_of(sx) <= hlc.MAX_WALL
+    if 0 <= a + by <= hlc.MAX_WALL and 0 <= b + by <= hlc.MAX_WALL:
+        assert (x < y) == (sx < sy)
+
+
+def test_bound_base_moves_own_clocks_and_drops_impossible_ones():
+    own = hlc.encode(SERVER + 3_600_000, 0, "hp-a")
+    other = hlc.encode(SERVER - 1000, 0, "hp-b")
+    future = hlc.encode(SERVER + hlc.MAX_SKEW_MS + 1, 0, "hp-b")
+    got = hlc.bound_base({"a": own, "b": other, "c": future, "d": None}, "hp-a",
+                         -3_600_000, SERVER)
+    assert got == {"a": hlc.encode(SERVER, 0, "hp-a"), "b": other, "c": None, "d": None}
+    assert hlc.bound_base(None, "hp-a", 0, SERVER) is None

@@ -366,3 +366,23 @@ def test_sync_core_imports_no_framework():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "clean"
+
+
+# A stored write at 10 s by the server, and an incoming write of one phone, in both orders:
+# (incoming second, its base, the value that wins, the reasons logged).
+@pytest.mark.parametrize(("sec", "base", "winner", "reasons"), [
+    (5, h(10, "server"), "phone", []),                       # saw it, stamped below: wins
+    (15, h(10, "server"), "phone", []),                      # saw it, stamped above: wins
+    (5, None, "server", ["concurrent_edit"]),                # no base: the clocks decide
+    (5, h(9, "server"), "server", ["concurrent_edit"]),      # saw an older value
+    (5, h(12, "hp-x"), "phone", ["concurrent_edit"]),        # a base above, of another value
+    (11, h(12, "hp-x"), "phone", ["concurrent_edit"]),
+])
+def test_a_write_sorts_just_after_the_base_it_names(sec, base, winner, reasons):
+    stored = mut({"notes": "server"}, 10, "server", mid=1)
+    incoming = mut({"notes": "phone"}, sec, "hp-a", mid=2,
+                   base=None if base is None else {"notes": base})
+    for order in ((stored, incoming), (incoming, stored)):
+        result = merge.apply_batch({}, list(order), set(), {"visits": VISIT})
+        assert result.state["visits"][RID]["notes"] == winner
+        assert [c["reason"] for c in result.conflicts] == reasons

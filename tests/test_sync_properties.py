@@ -122,10 +122,13 @@ class SimPhone(Phone):
     """A phone whose clock runs `skew_ms` off the real time; it remembers every mutation it
     made and every batch it sent, and moves its clock past what it pulls (as the app does)."""
 
-    def __init__(self, world, account, skew_ms: int):
+    def __init__(self, world, account, skew_ms: int, told: bool = False):
         super().__init__(world.client, account)
         self.world = world
         self.skew_ms = skew_ms
+        # Sends its clock with each request (device_time_ms), so the server can undo a
+        # wrong date; otherwise its clock is only bounded.
+        self.told = told
         self.sent: dict[int, dict] = {}
         self.last_body: dict | None = None
         self.own: set[tuple[str, str]] = set()
@@ -171,6 +174,12 @@ class SimPhone(Phone):
                                          hlc.wall_clock_ms() + self.skew_ms)
         self.cursor = answer["cursor"]
 
+    def body(self, pull_limit=1000):
+        out = super().body(pull_limit)
+        if self.told:
+            out["device_time_ms"] = hlc.wall_clock_ms() + self.skew_ms
+        return out
+
     def sync(self, pull_limit=1000, expect=200, gzip_body=False):
         answer = self.post(self.body(pull_limit))
         self.absorb(answer)
@@ -189,6 +198,7 @@ class World:
         self.k = 0
         self.writes: dict[tuple[str, str, str], list[Write]] = defaultdict(list)
         self.applied: Counter = Counter()
+        self.stored: dict[str, str] = {}  # the HLC the server stored for each mutation
         self.on_server: set[tuple[str, str]] = set()
         self.created: dict[str, set[str]] = defaultdict(set)
         self.rest_edits = 0
@@ -198,8 +208,8 @@ class World:
         accounts = [make_account(role, desa_code=DESA_A) for role in roles]
         self.group_id = (db.session.get(User, accounts[2].user_id).community_group_id
                          if mixed else None)
-        self.phones = [SimPhone(self, a, skew) for a, skew in
-                       zip(accounts, scenario["skews"], strict=True)]
+        self.phones = [SimPhone(self, a, skew, told) for a, skew, told in
+                       zip(accounts, scenario["skews"], scenario["told"], strict=True)]
         self.web = make_account("officer", desa_code=DESA_A)
         self.ltsa = make_account("ltsa")
 
@@ -220,18 +230,26 @@ class World:
     def note_answer(self, phone: SimPhone, body: dict, answer: dict) -> None:
         assert answer["refused"] == [], answer["refused"]
         clamped = {c["mutation_id"]: c["hlc"] for c in answer["clamped"]}
+        now = answer["clock"]["server_time_ms"]
         for mid in answer["applied"]:
             key = f"{phone.client_id}:{mid}"
             self.applied[key] += 1
             mutation = phone.sent[mid]
             stamp = clamped.get(mid, mutation["hlc"])
-            base = mutation.get("base") or {}
+            self.stored[key] = stamp
+            # As the server keeps it: in server time, and a clock beyond the skew bound is
+            # no stored value's.
+            moved = hlc.correction_ms(now, mutation.get("offset_ms"), body.get("device_time_ms"))
+            base = hlc.bound_base(mutation.get("base"), phone.node, moved, now) or {}
             for name, value in mutation["fields"].items():
                 self.writes[(mutation["entity"], mutation["id"], name)].append(
                     Write(stored_form(name, value), stamp, base.get(name), key))
             self.on_server.add((mutation["entity"], mutation["id"]))
             self.created[mutation["entity"]].add(mutation["id"])
-        assert set(clamped) <= set(answer["applied"])
+        # A retried batch gets its clamps again, the same as when they were applied.
+        assert set(clamped) <= set(answer["applied"]) | set(answer["skipped"])
+        for mid in set(clamped) & set(answer["skipped"]):
+            assert self.stored[f"{phone.client_id}:{mid}"] == clamped[mid]
 
     # Actions -------------------------------------------------------------------------
 
@@ -385,7 +403,9 @@ class World:
             assert loser and merge.same_value(loser[0].value, c.losing_value), c.losing_value
             assert winner and merge.same_value(winner[0].value, c.winning_value), c.winning_value
             assert not merge.same_value(c.losing_value, c.winning_value)
-            assert c.winning_hlc >= c.losing_hlc
+            # The winner is later in the merge's order: by its clock, or just after its base.
+            assert (merge.write_order(winner[0].hlc, winner[0].base)
+                    >= merge.write_order(loser[0].hlc, loser[0].base))
 
     def check_nothing_lost(self, registry, conflicts) -> None:
         finals = {}
@@ -402,7 +422,8 @@ def lost_edits(writes: dict, finals: dict, logged: list[tuple]) -> list:
     """The invariant of sync/merge.py: for each value v a field was given that is not its
     final value, take the highest write of v; either the log holds an entry with its
     losing_hlc (and v as losing_value), or a higher write of that field saw it (same node,
-    or base equal to its HLC). Returns the writes for which none holds."""
+    or base equal to its HLC); higher and highest by merge.write_order. Returns the writes
+    for which none holds."""
     log = defaultdict(set)
     for entity, record_id, name, losing_hlc, losing_value in logged:
         log[(entity, record_id, name)].add((losing_hlc, merge.canonical(losing_value)))
@@ -416,11 +437,12 @@ def lost_edits(writes: dict, finals: dict, logged: list[tuple]) -> list:
         for value, same in by_value.items():
             if value == final:
                 continue
-            top = max(same, key=lambda w: w.hlc)
+            top = max(same, key=lambda w: merge.write_order(w.hlc, w.base))
             if (top.hlc, value) in log[key]:
                 continue
-            if any(w.hlc > top.hlc and (hlc.node_of(w.hlc) == hlc.node_of(top.hlc)
-                                        or w.base == top.hlc) for w in field_writes):
+            if any(merge.write_order(w.hlc, w.base) > merge.write_order(top.hlc, top.base)
+                   and (hlc.node_of(w.hlc) == hlc.node_of(top.hlc) or w.base == top.hlc)
+                   for w in field_writes):
                 continue
             lost.append((key, top, finals[key]))
     return lost
@@ -436,6 +458,7 @@ SKEW = st.one_of(st.integers(-5 * MINUTE, 5 * MINUTE), st.integers(-5 * MINUTE, 
 SCENARIO = st.fixed_dictionaries({
     "mode": st.sampled_from(["mixed", "officers"]),
     "skews": st.lists(SKEW, min_size=3, max_size=3),
+    "told": st.lists(st.booleans(), min_size=3, max_size=3),
     "actions": st.lists(ACTION, min_size=8, max_size=30),
 })
 

@@ -1,5 +1,7 @@
 """sync.referral_status: the transitions table, role rules and the order-free fold."""
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import settings
@@ -12,7 +14,7 @@ T = 1_767_225_600_000
 ROLES = ("officer", "community", "ltsa", "partner", "admin")
 
 
-def ev(num, sec, status, role, kind="status", node="n"):
+def ev(num, sec, status, role, kind="status", node="n", seen=None):
     return {
         "id": f"e{num:03d}",
         "referral_id": "r1",
@@ -20,6 +22,7 @@ def ev(num, sec, status, role, kind="status", node="n"):
         "status": status,
         "hlc": hlc.encode(T + sec * 1000, 0, node),
         "author_role": role,
+        "seen_status": seen,
     }
 
 
@@ -185,12 +188,13 @@ def test_equal_hlcs_are_ordered_by_event_id():
 
 event_lists = st.lists(
     st.builds(
-        lambda i, sec, status, role, kind: ev(i, sec, status, role, kind=kind),
+        lambda i, sec, status, role, kind, seen: ev(i, sec, status, role, kind=kind, seen=seen),
         st.integers(0, 999),
         st.integers(0, 50),
         st.sampled_from(rs.STATUSES + (None, "hilang")),
         st.sampled_from(ROLES + (None,)),
         st.sampled_from(("status", "status", "status", "note")),
+        st.sampled_from((None, None, None) + rs.STATUSES),
     ),
     max_size=12,
     unique_by=lambda e: e["id"],
@@ -212,10 +216,15 @@ def test_every_applied_step_is_an_allowed_transition(events):
     status, served, forwarded = None, False, False
     for entry in history:
         assert entry["from"] == status
+        event = _event(events, entry["id"])
         ok = rs.can_transition(
-            status, entry["status"], _role(events, entry["id"]), served=served, forwarded=forwarded
+            status, entry["status"], event["author_role"], served=served, forwarded=forwarded
         )
-        assert ok is entry["applied"]
+        # Applied: an allowed transition by one who saw the status (or did not say).
+        if entry["applied"]:
+            assert ok and event["seen_status"] in (None, status)
+        else:
+            assert not ok or entry["reason"] == "status_changed"
         assert (entry["reason"] is None) is entry["applied"]
         if entry["applied"]:
             status = entry["status"]
@@ -225,5 +234,52 @@ def test_every_applied_step_is_an_allowed_transition(events):
     assert len(history) == sum(1 for e in events if e["kind"] == "status")
 
 
-def _role(events, event_id):
-    return next(e["author_role"] for e in events if e["id"] == event_id)
+def _event(events, event_id):
+    return next(e for e in events if e["id"] == event_id)
+
+
+# A referral the village sent (terkirim, seen nothing) and what happened next: events as
+# (number, second, status, role, seen_status); expected status and flagged events.
+SENT = (1, 0, "terkirim", "officer", None)
+
+
+@pytest.mark.parametrize(("events", "status", "flagged"), [
+    # The village withdraws having seen terkirim; by the clocks it comes first, but the desk
+    # received and served it without seeing any withdrawal: the withdrawal yields.
+    ([SENT, (2, 30, "dibatalkan", "officer", "terkirim"), (3, 60, "diterima", "ltsa", "terkirim"),
+      (4, 90, "dilayani", "ltsa", "diterima")],
+     "dilayani", [(2, "status_changed")]),
+    # The same, with the withdrawal after the desk's events by the clocks.
+    ([SENT, (2, 99, "dibatalkan", "officer", "terkirim"), (3, 60, "diterima", "ltsa", "terkirim"),
+      (4, 90, "dilayani", "ltsa", "diterima")],
+     "dilayani", [(2, "transition_not_allowed")]),
+    # Received only: withdrawing from diterima is allowed, but this one saw terkirim.
+    ([SENT, (2, 99, "dibatalkan", "officer", "terkirim"), (3, 60, "diterima", "ltsa", "terkirim")],
+     "diterima", [(2, "status_changed")]),
+    # A withdrawal by one who saw diterima stands.
+    ([SENT, (2, 99, "dibatalkan", "officer", "diterima"), (3, 60, "diterima", "ltsa", "terkirim")],
+     "dibatalkan", []),
+    # The desk saw the withdrawal and still acted (a stale screen): its event is flagged.
+    ([SENT, (2, 30, "dibatalkan", "officer", "terkirim"),
+      (3, 60, "diterima", "ltsa", "dibatalkan")],
+     "dibatalkan", [(3, "transition_not_allowed")]),
+    # A desk event that does not say what it saw (an older record) cannot push a withdrawal
+    # aside: the clocks decide, as before.
+    ([SENT, (2, 30, "dibatalkan", "officer", "terkirim"), (3, 60, "diterima", "ltsa", None)],
+     "dibatalkan", [(3, "transition_not_allowed")]),
+    # Two withdrawals both yield to a desk that saw neither.
+    ([SENT, (2, 10, "dibatalkan", "officer", "terkirim"),
+      (3, 20, "dibatalkan", "community", "terkirim"), (4, 60, "diterima", "ltsa", "terkirim")],
+     "diterima", [(2, "status_changed"), (3, "status_changed")]),
+    # A partner that saw dirujuk_lanjut acts after the desk rescheduled: flagged.
+    ([SENT, (2, 10, "dirujuk_lanjut", "ltsa", "terkirim"),
+      (3, 20, "dijadwalkan", "ltsa", "dirujuk_lanjut"),
+      (4, 30, "dilayani", "partner", "dirujuk_lanjut")],
+     "dijadwalkan", [(4, "status_changed")]),
+], ids=["withdrawal-clock-first", "withdrawal-clock-last", "received-only", "saw-received",
+        "desk-saw-it", "desk-says-nothing", "two-withdrawals", "partner-stale"])
+def test_transitions_are_checked_against_the_status_the_writer_saw(events, status, flagged):
+    made = [ev(n, sec, st_, role, seen=seen) for n, sec, st_, role, seen in events]
+    expected = (status, [{"id": f"e{n:03d}", "reason": reason} for n, reason in flagged])
+    for order in itertools.permutations(made):
+        assert rs.derive_status(order) == expected

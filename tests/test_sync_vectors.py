@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,15 +46,22 @@ def load(path: Path) -> dict:
 
 
 def prepared_mutations(vector: dict) -> tuple[list[dict], list[bool]]:
-    """The vector's mutations after the server's clamp, if the vector has a server clock."""
+    """The vector's mutations in server time, if the vector has a server clock: moved by a
+    wrong date's offset, bases bounded, then clamped (as sync/engine.py push does); the
+    flags say which HLCs the server changed."""
     mutations = [dict(m) for m in vector["mutations"]]
     if "server_wall_ms" not in vector:
         return mutations, [False] * len(mutations)
+    wall = vector["server_wall_ms"]
     skew = vector.get("max_skew_ms", hlc.MAX_SKEW_MS)
     flags = []
     for m in mutations:
-        m["hlc"], was_clamped = hlc.clamp(m["hlc"], vector["server_wall_ms"], skew)
-        flags.append(was_clamped)
+        sent = m["hlc"]
+        moved = hlc.correction_ms(wall, m.get("offset_ms"), m.get("device_time_ms"), skew)
+        if "base" in m:
+            m["base"] = hlc.bound_base(m["base"], m["node"], moved, wall, skew)
+        m["hlc"], _ = hlc.clamp(hlc.shift(sent, moved), wall, skew)
+        flags.append(m["hlc"] != sent)
     return mutations, flags
 
 
@@ -145,6 +153,9 @@ def test_vectors_cover_the_required_cases():
         "duplicate_mutation",
         "referral_late_withdrawal",
         "clamp_phone_clock_ahead",
+        "base_names_replaced_value",
+        "offset_correction",
+        "referral_withdrawal_after_desk",
     }
     assert required <= names
 
@@ -200,3 +211,26 @@ def test_vectors_catch_a_merge_that_ignores_deletes(monkeypatch):
 def test_vectors_catch_a_merge_that_reapplies_duplicates(monkeypatch):
     failed = _fails_somewhere(merge, "mutation_key", lambda m: (id(m), 0), monkeypatch)
     assert "duplicate_mutation" in failed
+
+
+def test_vectors_catch_a_merge_that_orders_by_clock_alone(monkeypatch):
+    failed = _fails_somewhere(
+        merge, "write_order", lambda stamp, base: (stamp, 0, stamp), monkeypatch
+    )
+    assert "base_names_replaced_value" in failed
+
+
+def test_vectors_catch_a_server_that_judges_skew_only_at_arrival(monkeypatch):
+    failed = _fails_somewhere(hlc, "correction_ms", lambda *args: 0, monkeypatch)
+    assert "offset_correction" in failed
+
+
+def test_vectors_catch_a_fold_that_ignores_the_seen_status(monkeypatch):
+    real = derive_status
+
+    def blind(events):
+        return real([{k: v for k, v in e.items() if k != "seen_status"}
+                              for e in events])
+
+    failed = _fails_somewhere(sys.modules[__name__], "derive_status", blind, monkeypatch)
+    assert failed == ["referral_withdrawal_after_desk"]

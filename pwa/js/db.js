@@ -232,9 +232,11 @@ export async function saveEdit(entity, id, fields, { op = 'upsert', base } = {})
       if (op !== 'delete') sent = Object.assign({}, ...aside.filter((r) => r.op !== 'delete').map((r) => r.fields), sent);
       if (op === 'upsert' && aside.some((r) => r.op === 'insert')) op = 'insert';
     }
-    const hlc = hlcNow(session.node, (await done(s.meta.get('hlc'))) || null, Date.now());
+    // In server time once an answer showed the phone's date is off (§15); the offset goes along.
+    const offset = await done(s.meta.get('clock_offset_ms'));
+    const hlc = hlcNow(session.node, (await done(s.meta.get('hlc'))) || null, Date.now() - (offset || 0));
     const mutationId = (await done(s.meta.get('next_mutation_id'))) || 1;
-    const entry = { mutation_id: mutationId, entity, id, op, fields: sent, hlc };
+    const entry = { mutation_id: mutationId, entity, id, op, fields: sent, hlc, ...(typeof offset === 'number' ? { offset_ms: offset } : {}) };
     let seen = base;
     if (seen === undefined && local) {
       // What the user saw: a knowing overwrite is no conflict, a blind one is logged.
@@ -377,8 +379,8 @@ async function moveRefused(s, refusals) {
   return moved;
 }
 
-/** Apply one sync answer of clientId in ONE transaction: refusals, acknowledged edits, clamped clocks, reset, the page and its cursor. Returns {entities, reset, stale}. */
-export async function applySyncAnswer(answer, clientId) {
+/** Apply one sync answer of clientId in ONE transaction: refusals, acknowledged edits, clamped clocks, the clock offset, reset, the page and its cursor. Returns {entities, reset, stale}. */
+export async function applySyncAnswer(answer, clientId, offset) {
   return tx(STORES, 'readwrite', async (s) => {
     const session = await sameSession(s, clientId);
     if (!session) return { entities: [], reset: null, stale: true };
@@ -410,6 +412,12 @@ export async function applySyncAnswer(answer, clientId) {
       // Adopt the server's clock: later edits follow it, unless edits made meanwhile are later.
       const remaining = await done(s.outbox.getAll());
       last = [...clamped.values(), ...remaining.map((e) => e.hlc)].reduce((a, b) => (a > b ? a : b));
+    }
+    if (typeof offset === 'number' && offset !== (await done(s.meta.get('clock_offset_ms')))) {
+      // A new offset: the clock comes back to server time, after the edits still to be sent.
+      await done(s.meta.put(offset, 'clock_offset_ms'));
+      last = [...clamped.values(), ...(await done(s.outbox.getAll())).map((e) => e.hlc)].reduce((a, b) => (a && a > b ? a : b), null);
+      if (!last) await done(s.meta.delete('hlc'));
     }
     if (answer.reset) {
       // The server's data changed under us: forget the pulled copies, keep what waits.
@@ -444,7 +452,8 @@ export async function applySyncAnswer(answer, clientId) {
       await rebuild(s, session, entity, id);
     }
     // What this phone has seen: its next edit must sort after it, whatever its own date.
-    if (seen && (!last || seen > last)) last = last ? receive(last, seen, Date.now()) : hlcNow(session.node, seen, Date.now());
+    const wall = Date.now() - ((await done(s.meta.get('clock_offset_ms'))) || 0);
+    if (seen && (!last || seen > last)) last = last ? receive(last, seen, wall) : hlcNow(session.node, seen, wall);
     if (last) await done(s.meta.put(last, 'hlc'));
     await done(s.meta.put(answer.cursor, 'cursor'));
     return { entities: [...entities], reset: null };

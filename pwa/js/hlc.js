@@ -79,3 +79,29 @@ export function clamp(remote, serverWallMs, maxSkewMs = MAX_SKEW_MS, last = null
   if (rem.wallMs <= serverWallMs + maxSkewMs) return [remote, false];
   return [now(rem.node, last, serverWallMs), true];
 }
+
+/** remote moved by byMs of wall time, same counter and node (wall kept within range). */
+export function shift(remote, byMs) {
+  const rem = parse(remote);
+  return encode(Math.min(Math.max(rem.wallMs + byMs, 0), MAX_WALL), rem.counter, rem.node);
+}
+
+/** How far the server moves an edit's HLC into server time (hlc.py correction_ms): 0 with offset_ms, else minus the device's offset when beyond the skew. */
+export function correctionMs(serverWallMs, offsetMs = null, deviceTimeMs = null, maxSkewMs = MAX_SKEW_MS) {
+  if (offsetMs != null || deviceTimeMs == null) return 0;
+  const off = deviceTimeMs - serverWallMs;
+  return Math.abs(off) <= maxSkewMs ? 0 : -off;
+}
+
+/** A mutation's base in server time (hlc.py bound_base): own clocks move with it, clocks beyond the skew become null. */
+export function boundBase(base, node, movedMs, serverWallMs, maxSkewMs = MAX_SKEW_MS) {
+  if (base == null) return null;
+  const out = {};
+  for (const [name, value] of Object.entries(base)) {
+    let stamp = value;
+    if (stamp != null && movedMs && nodeOf(stamp) === node) stamp = shift(stamp, movedMs);
+    if (stamp != null && wallOf(stamp) > serverWallMs + maxSkewMs) stamp = null;
+    out[name] = stamp;
+  }
+  return out;
+}

@@ -31,8 +31,17 @@ const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 const clone = (v) => (v === undefined ? null : structuredClone(v));
 // Python's truthiness, for the `x or {}` idioms of merge.py ([] and {} are false there).
 const truthy = (v) => (Array.isArray(v) ? v.length > 0 : isObject(v) ? Object.keys(v).length > 0 : Boolean(v));
-// Tuples (hlc, canonical) compared the way Python compares them; both parts are ASCII.
-const cmp = (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+// Tuples of strings and integers compared the way Python compares them (strings are ASCII).
+function cmp(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] < b[i]) return -1;
+    if (a[i] > b[i]) return 1;
+  }
+  return a.length - b.length;
+}
+
+/** merge.py write_order: a write whose base is at or above its own HLC sorts just after that base. */
+export const writeOrder = (hlc, base) => (base != null && base >= hlc ? [base, 1, hlc] : [hlc, 0, hlc]);
 
 /** Canonical JSON (sorted keys, no spaces, ASCII with \uXXXX): json.dumps(sort_keys, ensure_ascii). */
 export function canonical(value) {
@@ -109,8 +118,8 @@ export function checkMutation(m, kind) {
 // --- writes and deletes, as in merge.py's _Write and _Delete ----------------------------
 
 const write = (value, hlc, author, base) => ({ value: clone(value), hlc, author: author ?? null, base: base ?? null });
-// The canonical JSON breaks ties between different writes that share an HLC.
-const writeKey = (w) => [w.hlc, canonical([w.value, w.author, w.base])];
+// The canonical JSON breaks ties between different writes that share an order.
+const writeKey = (w) => [...writeOrder(w.hlc, w.base), canonical([w.value, w.author, w.base])];
 const del = (hlc, author, base) => ({ hlc, author: author ?? null, base: base ?? null, isDelete: true });
 const deleteKey = (d) => [d.hlc, canonical([d.author, d.base])];
 

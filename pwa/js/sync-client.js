@@ -60,7 +60,7 @@ function errorFor(error) {
   return { id: error.message_id, en: error.message_en, reason: error.reason };
 }
 
-const wire = ({ mutation_id, entity, id, op, fields, hlc, base }) => ({ mutation_id, entity, id, op, fields, hlc, ...(base ? { base } : {}) });
+const wire = ({ mutation_id, entity, id, op, fields, hlc, base, offset_ms }) => ({ mutation_id, entity, id, op, fields, hlc, ...(base ? { base } : {}), ...(offset_ms != null ? { offset_ms } : {}) });
 
 // Only the server's refusal by mutation id sets a mutation aside (docs/sync-protocol.md §11):
 // a whole-batch 422 whose code is invalid_batch, keyed by the ids of mutations this batch
@@ -88,12 +88,14 @@ function serverFailed(sent) {
   if (failing.count >= 2 && sent.length > 1) pushLimit = Math.ceil(sent.length / 2);
 }
 
+// Half the round trip is the best guess of when the server read its clock.
+const skewOf = (clock, sentAt) => (typeof clock.server_time_ms === 'number' ? (sentAt + Date.now()) / 2 - clock.server_time_ms : null);
+
 function checkClock(answer, sentAt) {
   const clock = answer.clock || {};
   if (clock.warning) return { id: clock.warning.id, en: clock.warning.en };
-  if (typeof clock.server_time_ms !== 'number') return state.clockWarning;
-  // Half the round trip is the best guess of when the server read its clock.
-  const skew = (sentAt + Date.now()) / 2 - clock.server_time_ms;
+  const skew = skewOf(clock, sentAt);
+  if (skew === null) return state.clockWarning;
   return Math.abs(skew) > MAX_SKEW_MS ? MESSAGES.clock : null;
 }
 
@@ -108,8 +110,8 @@ async function rounds() {
   try {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const sent = (await db.listOutbox()).slice(0, pushLimit);
-      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT };
       const sentAt = Date.now();
+      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT, device_time_ms: sentAt };
       let answer;
       try {
         answer = checkSyncAnswer(await request('POST', '/api/sync', body, session.token, { gzip: true, timeoutMs: 60000 }));
@@ -129,7 +131,10 @@ async function rounds() {
       }
       failing.first = null;
       pushLimit = Math.min(PUSH_LIMIT, pushLimit * 2);
-      const { entities, reset, stale } = await db.applySyncAnswer(answer, session.clientId);
+      // Edits are stamped in server time (§15): the phone's clock minus a wrong date's offset.
+      const skew = skewOf(answer.clock || {}, sentAt);
+      const offset = skew === null ? undefined : Math.abs(skew) > MAX_SKEW_MS ? Math.round(skew) : 0;
+      const { entities, reset, stale } = await db.applySyncAnswer(answer, session.clientId, offset);
       // Logged out (or in as someone else) while the answer was on its way.
       if (stale) return;
       update({ clockWarning: checkClock(answer, sentAt) });

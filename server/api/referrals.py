@@ -127,12 +127,13 @@ def create_referral_event(referral_id):
         if event.referral_id != referral.id:
             raise ApiError("id_taken")
         return referral_event_schema.dump(event), 200
-    policy.check_transition(g.user, referral, data["kind"], data.get("status"))
+    values = policy.online_event(referral, data)
+    policy.check_transition(g.user, referral, values)
     # The event's clock follows every event of the history, even one from a phone whose
     # clock runs ahead, so the new event is the last one applied.
     history = [e.hlc for e in policy.events_of(referral)]
     event = sync_registry.write(g.user, "referral_events", data.get("id") or new_uuid(),
-                                data | {"referral_id": referral.id}, op="insert",
+                                values, op="insert",
                                 after=history)
     audit.record("create", "referral_event", event.id,
                  {"referral_id": referral.id, "kind": event.kind, "status": event.status})

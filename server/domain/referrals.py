@@ -32,7 +32,7 @@ from .common import is_child
 from .common import per_transaction
 
 FIELDS = ("person_id", "services", "reason", "case_category", "urgency", "outcome")
-EVENT_FIELDS = ("referral_id", "kind", "status", "note", "organisation_id")
+EVENT_FIELDS = ("referral_id", "kind", "status", "note", "organisation_id", "seen_status")
 VILLAGE_ROLES = ("officer", "community")
 DESK_ROLES = ("ltsa", "partner")
 # Who may change which referral fields: the village side describes the need (only until
@@ -72,7 +72,7 @@ def events_of(referral: Referral) -> list[ReferralEvent]:
 
 def _as_dict(event: ReferralEvent) -> dict:
     return {"id": event.id, "kind": event.kind, "status": event.status, "hlc": event.hlc,
-            "author_role": event.author_role}
+            "author_role": event.author_role, "seen_status": event.seen_status}
 
 
 def ltsa_organisation_id() -> int | None:
@@ -209,14 +209,24 @@ def screen_event(user, row: ReferralEvent | None, sent: dict) -> bool:
         for name in differs})
 
 
-def check_transition(user, referral: Referral, kind: str, status: str | None) -> None:
+def online_event(referral: Referral, data: dict) -> dict:
+    """An event made online: the writer sees the referral's current status (unless it
+    names an older one it saw), which is what lets a desk action made online outrank a
+    village withdrawal stamped earlier that the desk had not seen."""
+    return data | {"referral_id": referral.id,
+                   "seen_status": data.get("seen_status") or referral.status}
+
+
+def check_transition(user, referral: Referral, values: dict) -> None:
     """Online, a status change the rules do not allow from the history so far is refused
     (the sync keeps such a late event flagged instead)."""
-    if kind != "status":
+    if values["kind"] != "status":
         return
     history = [_as_dict(e) for e in events_of(referral)]
     stamp = hlc.now(engine.SERVER_NODE, last=max((e["hlc"] for e in history), default=None))
-    new = {"id": "", "kind": kind, "status": status, "hlc": stamp, "author_role": user.role}
+    new = {"id": "", "kind": "status", "status": values.get("status"), "hlc": stamp,
+           "author_role": user.role, "seen_status": values.get("seen_status")}
+    status = values.get("status")
     outcome = referral_status.replay([*history, new])[-1]
     if outcome["applied"]:
         return

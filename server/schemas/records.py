@@ -487,6 +487,8 @@ class ReferralEventSchema(RecordSchema):
     referral_id = fields.String(dump_only=True)
     kind = enum_field(EVENT_KINDS, required=True)
     status = enum_field(STATUSES, allow_none=True, load_default=None)
+    seen_status = enum_field(STATUSES, allow_none=True, load_default=None, metadata={
+        "description": "The status the writer saw; a change it had not seen flags the event."})
     status_label = fields.Function(lambda e: STATUS_LABELS.get(e.status))
     note = Text(load_default="", validate=validate.Length(max=MAX_TEXT))
     organisation_id = fields.Integer(strict=True, allow_none=True, load_default=None, metadata={

@@ -9,13 +9,13 @@ import math
 
 import pytest
 
-from sync import hlc
 from sync import merge
 from sync.referral_status import derive_status
 from tests.test_sync_vectors import MERGE_FILES
 from tests.test_sync_vectors import VECTOR_DIR
 from tests.test_sync_vectors import check
 from tests.test_sync_vectors import load
+from tests.test_sync_vectors import prepared_mutations
 from tests.test_sync_vectors import project
 
 pytestmark = pytest.mark.browser
@@ -52,11 +52,17 @@ async (vector) => {
     return out;
   };
   const mutations = vector.mutations.map((m) => ({ ...m }));
+  // In server time, as sync/engine.py push: moved by a wrong date's offset, bases bounded,
+  // then clamped; the flags say which HLCs changed.
   const clamped = mutations.map((m) => {
     if (vector.server_wall_ms === undefined) return false;
-    const [stamp, was] = hlc.clamp(m.hlc, vector.server_wall_ms, vector.max_skew_ms ?? 300000);
-    m.hlc = stamp;
-    return was;
+    const wall = vector.server_wall_ms;
+    const skew = vector.max_skew_ms ?? 300000;
+    const sent = m.hlc;
+    const moved = hlc.correctionMs(wall, m.offset_ms ?? null, m.device_time_ms ?? null, skew);
+    if ('base' in m) m.base = hlc.boundBase(m.base, m.node, moved, wall, skew);
+    [m.hlc] = hlc.clamp(hlc.shift(sent, moved), wall, skew);
+    return m.hlc !== sent;
   });
   const orders = [];
   const permute = (rest, done) => {
@@ -104,6 +110,15 @@ async (cases) => {
       return hlc.clamp(args.remote, args.server_wall_ms, args.max_skew_ms, args.last ?? null);
     }
     if (fn === 'sorted') return [...args.values].sort();
+    if (fn === 'shift') return hlc.shift(args.remote, args.by_ms);
+    if (fn === 'correction_ms') {
+      return hlc.correctionMs(args.server_wall_ms, args.offset_ms, args.device_time_ms,
+                              args.max_skew_ms);
+    }
+    if (fn === 'bound_base') {
+      return hlc.boundBase(args.base, args.node, args.moved_ms, args.server_wall_ms,
+                           args.max_skew_ms);
+    }
     throw new Error(fn);
   });
 }
@@ -135,9 +150,7 @@ def test_js_merge_passes_vector_in_every_order(module_blank_page, path):
     n = len(vector["mutations"])
     assert result["clamped"] == vector["expected"].get("clamped", [False] * n)
     if "server_wall_ms" in vector:
-        skew = vector.get("max_skew_ms", hlc.MAX_SKEW_MS)
-        assert result["hlcs"] == [hlc.clamp(m["hlc"], vector["server_wall_ms"], skew)[0]
-                                  for m in vector["mutations"]]
+        assert result["hlcs"] == [m["hlc"] for m in prepared_mutations(vector)[0]]
     assert result["orders"] == math.factorial(n)
     assert sum(len(raw["orders"]) for raw in result["outcomes"]) == math.factorial(n)
     for raw in result["outcomes"]:

@@ -204,6 +204,32 @@ def test_phone_date_ahead_is_clamped_and_the_clock_comes_back(page, live_server)
     assert status["clockWarning"] is None and status["pending"] == 0
 
 
+@pytest.mark.parametrize("fixed_before_sync", [False, True], ids=["still-wrong", "fixed"])
+def test_a_phone_an_hour_ahead_stamps_its_edits_in_server_time(page, live_server,
+                                                               fixed_before_sync):
+    page.goto("/")
+    log_in(page, "perangkat.uji")
+    page.evaluate("""() => { window.__realNow = Date.now;
+        Date.now = () => window.__realNow() + 3600000; }""")
+    # A sync shows the phone its offset; the edits after it are stamped without it.
+    call(page, "sync-client", "m.syncNow()")
+    before = page.evaluate("() => window.__realNow()")
+    record_id = str(uuid.uuid4())
+    stamp = save_visit(page, record_id, visit_fields())["_clocks"]["notes"]
+    after = page.evaluate("() => window.__realNow()")
+    [entry] = call(page, "db", "m.listOutbox()")
+    assert abs(entry["offset_ms"] - 3600000) < 60000
+    assert before - 60000 <= int(stamp[:15]) <= after + 60000
+    if fixed_before_sync:
+        page.evaluate("() => { Date.now = window.__realNow; }")
+    status = call(page, "sync-client", "m.syncNow()")
+    assert status["pending"] == 0
+    stored = live_server.query(sa.select(OutreachVisit.field_clocks)
+                               .where(OutreachVisit.id == record_id))[0][0]
+    # Kept as stamped: in server time, whatever the phone's date says at the sync.
+    assert stored["notes"] == stamp
+
+
 class _Account:
     def __init__(self, token):
         self.username = "dua"

@@ -56,7 +56,7 @@ export async function detail(main, { params: [id] }) {
     const note = state.note.trim();
     noteField.setError(note ? '' : t('v.note_required'));
     if (!note) return;
-    await saveEdit('referral_events', newId(), { referral_id: id, kind: 'note', status: null, note, organisation_id: null }, { op: 'insert' });
+    await saveEdit('referral_events', newId(), { referral_id: id, kind: 'note', status: null, note, organisation_id: null, seen_status: null }, { op: 'insert' });
     state.note = '';
     noteField.querySelector('textarea').value = '';
     await store.clear();
