@@ -69,7 +69,7 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 MINUTE = 60_000
 SEEDS = [int(os.environ["JANGKAU_FAULT_SEED"])] if "JANGKAU_FAULT_SEED" in os.environ else [
     20261201, 7, 1312, 4242]
-SYNCS_PER_SEED = int(os.environ.get("JANGKAU_FAULT_SYNCS", "300"))
+SYNCS_PER_SEED = int(os.environ.get("JANGKAU_FAULT_SYNCS", "250"))
 # Most requests arrive; the rest fail in every way the transport knows.
 WEIGHTS = {"deliver": 10, "drop": 1.5, "lose_answer": 2, "duplicate": 1.5, "replay": 1,
            "cut_request": 1, "cut_answer": 1, "gzip_truncated": 1.5,
@@ -172,9 +172,10 @@ class FaultWorld:
         roles = [("officer", DESA_A), ("officer", DESA_A), ("community", DESA_A),
                  ("officer", DESA_B), ("ltsa", None), ("partner", None)]
         self.phones = []
-        for role, desa in roles:
+        ahead = self.rng.randrange(len(roles))
+        for i, (role, desa) in enumerate(roles):
             account = make_account(role, desa_code=desa)
-            self.phones.append(FieldPhone(self, account, role, self.skew()))
+            self.phones.append(FieldPhone(self, account, role, self.skew(i == ahead)))
         self.group_id = db.session.get(User, self.phones[2].account.user_id).community_group_id
         self.desa = {p.client_id: desa for p, (_, desa) in zip(self.phones, roles, strict=True)}
         self.transport = FaultyTransport(client, random.Random(self.rng.random()), WEIGHTS)
@@ -187,11 +188,10 @@ class FaultWorld:
         ensure_organisations(db.session)
         db.session.commit()
 
-    def skew(self) -> int:
-        roll = self.rng.random()
-        if roll < 0.1:
+    def skew(self, ahead: bool) -> int:
+        if ahead:
             return 90 * MINUTE  # a date far ahead: every edit is clamped
-        if roll < 0.2:
+        if self.rng.random() < 0.15:
             return -86_400_000  # a day behind: its edits lose every race
         return self.rng.randint(-4 * MINUTE, 4 * MINUTE)
 
@@ -582,11 +582,13 @@ def test_phones_on_a_bad_connection_lose_nothing_and_agree(client, make_account)
     print(f"\n{db.engine.dialect.name}: {totals['syncs']} syncs in "
           f"{time.perf_counter() - started:.1f} s; faults {dict(sorted(faults.items()))}; "
           f"{dict(sorted(totals.items()))}")
-    # The transport really failed in every way, and the oracles had work to do.
+    # The transport really failed in every way, and the oracles had work to do (in the
+    # default run; a single seed run again may lack some of it).
     assert totals["syncs"] >= len(SEEDS) * SYNCS_PER_SEED
     assert all(faults[kind] > 0 for kind in FAULTS), faults
-    assert totals["conflicts"] and totals["refused"] and totals["invalid"], totals
-    assert totals["deletes"] and totals["clamped"] and totals["retry"], totals
+    if "JANGKAU_FAULT_SEED" not in os.environ:
+        assert totals["conflicts"] and totals["refused"] and totals["invalid"], totals
+        assert totals["deletes"] and totals["clamped"] and totals["retry"], totals
 
 
 @pytest.mark.xfail(strict=True, reason="conflict entries do not follow a record into a "
