@@ -130,6 +130,11 @@ class FieldPhone(Phone):
         self.skew_ms = skew_ms
         self.sent: dict[int, dict] = {}
         self.made: set[tuple[str, str]] = set()
+        self.resets = 0
+
+    def absorb(self, answer: dict) -> None:
+        self.resets += bool(answer["reset"])
+        super().absorb(answer)
 
     def tick(self, ms=0):
         self.wall_ms = hlc.wall_clock_ms() + self.skew_ms
@@ -211,7 +216,9 @@ class FaultWorld:
     def run(self, syncs: int) -> None:
         while self.syncs < syncs:
             phone = self.rng.choices(self.phones, weights=[3, 3, 2, 1.5, 2, 1])[0]
-            if self.rng.random() < 0.4:
+            if self.rng.random() < 0.003:
+                self.move_officer()
+            elif self.rng.random() < 0.4:
                 limit = self.rng.choice((1000, 1000, 1000, 3, 10))
                 self.outcomes[phone.attempt(self.transport, pull_limit=limit)] += 1
                 self.syncs += 1
@@ -247,6 +254,17 @@ class FaultWorld:
         if self.rng.random() < 0.2:
             picked.add(self.rng.choice(names))
         return {name: value_for(name, self.next_k()) for name in sorted(picked)}
+
+    def move_officer(self) -> None:
+        """An admin moves the officer of desa B to desa A or back: that phone's next sync
+        with a cursor is answered with a scope_changed reset, and its pending edits of its
+        old desa are refused."""
+        phone = self.phones[3]
+        user = db.session.get(User, phone.account.user_id)
+        user.desa_code = DESA_A if user.desa_code == DESA_B else DESA_B
+        self.desa[phone.client_id] = user.desa_code
+        db.session.commit()
+        self.actions["move_officer"] += 1
 
     # Moves; each returns False when there was nothing to do it on ------------------------
 
@@ -577,7 +595,8 @@ def run_seed(client, make_account, seed: int, syncs: int) -> tuple[FaultWorld, d
     try:
         world.run(syncs)
         world.drain()
-        figures = world.check()
+        figures = world.check() | {"resets": sum(p.resets for p in world.phones),
+                                   "moves": world.actions["move_officer"]}
     except AssertionError as e:
         raise AssertionError(
             f"seed {seed} (run again: JANGKAU_FAULT_SEED={seed} pytest "
@@ -603,6 +622,7 @@ def test_phones_on_a_bad_connection_lose_nothing_and_agree(client, make_account)
     if "JANGKAU_FAULT_SEED" not in os.environ:
         assert totals["conflicts"] and totals["refused"] and totals["invalid"], totals
         assert totals["deletes"] and totals["clamped"] and totals["retry"], totals
+        assert totals["resets"], totals
 
 
 @pytest.mark.xfail(strict=True, reason="conflict entries do not follow a record into a "
