@@ -137,9 +137,11 @@ class FieldPhone(Phone):
         self.sent: dict[int, dict] = {}
         self.made: set[tuple[str, str]] = set()
         self.resets = 0
+        self.clamps_heard: set[int] = set()
 
     def absorb(self, answer: dict) -> None:
         self.resets += bool(answer["reset"])
+        self.clamps_heard |= {c["mutation_id"] for c in answer["clamped"]}
         super().absorb(answer)
 
     def tick(self, ms=0):
@@ -432,6 +434,10 @@ class FaultWorld:
                 return
         raise AssertionError("the phones never came to rest")
 
+    def clamped_ids(self, phone: FieldPhone) -> set[int]:
+        return {mid for p, _, answer in self.transport.served if p is phone
+                for mid in (c["mutation_id"] for c in answer["clamped"])}
+
     # Oracles ---------------------------------------------------------------------------
 
     def check(self) -> dict:
@@ -602,7 +608,12 @@ def run_seed(client, make_account, seed: int, syncs: int) -> tuple[FaultWorld, d
         world.run(syncs)
         world.drain()
         figures = world.check() | {"resets": sum(p.resets for p in world.phones),
-                                   "moves": world.actions["move_officer"]}
+                                   "moves": world.actions["move_officer"],
+                                   # Clamps the phone never heard of (the answer was lost,
+                                   # and the retry's answer does not name them again).
+                                   "clamps_unheard": sum(
+                                       len(world.clamped_ids(p) - p.clamps_heard)
+                                       for p in world.phones)}
     except AssertionError as e:
         raise AssertionError(
             f"seed {seed} (run again: JANGKAU_FAULT_SEED={seed} pytest "
@@ -724,3 +735,19 @@ def test_a_withdrawal_after_the_desk_acted_is_flagged_whatever_the_clock(client,
     assert db.session.get(Referral, referral).status == "dirujuk_lanjut"
     assert {e.status: e.flagged for e in events if e.kind == "status"} == {
         "terkirim": False, "diterima": False, "dirujuk_lanjut": False, "dibatalkan": True}
+
+
+@pytest.mark.xfail(strict=True, reason="a batch retried after a lost answer does not get "
+                   "its clamps again")
+def test_a_retried_batch_gets_its_clamps_again(client, make_account):
+    """Seen in the fault run (figure clamps_unheard): a phone an hour ahead pushes an edit,
+    the server clamps it and the answer is lost. The retry is answered `skipped` without
+    the clamp, so the phone never adopts the clamped clock (§15)."""
+    phone = Phone(client, make_account("officer", desa_code=DESA_A),
+                  wall_ms=hlc.wall_clock_ms() + 60 * MINUTE)
+    phone.new("visits", VISIT)
+    first = client.post("/api/sync", json=phone.body(), headers=phone.account.headers)
+    assert [c["mutation_id"] for c in first.get_json()["clamped"]] == [1]
+    again = phone.sync()
+    assert again["skipped"] == [1]
+    assert again["clamped"] == first.get_json()["clamped"]
