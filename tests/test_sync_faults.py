@@ -751,3 +751,47 @@ def test_a_retried_batch_gets_its_clamps_again(client, make_account):
     again = phone.sync()
     assert again["skipped"] == [1]
     assert again["clamped"] == first.get_json()["clamped"]
+
+
+# What each fault does to one push of one new visit: what the phone makes of it, and
+# whether the server applied it. The seed of the transport picks how much of a gzip body is
+# cut: 3 its trailer only (the deflate stream still inflates whole: refused or applied, as
+# long as it is applied exactly when the phone read an answer), 5 into the stream.
+FAULT_CASES = [
+    ("deliver", 5, "read", True),
+    ("drop", 5, "retry", False),
+    ("lose_answer", 5, "retry", True),
+    ("duplicate", 5, "read", True),
+    ("replay", 5, "read", True),
+    ("cut_request", 5, "retry", False),
+    ("cut_answer", 5, "retry", True),
+    ("gzip_truncated", 3, None, None),
+    ("gzip_truncated", 5, "retry", False),
+    ("gzip_answer_truncated", 5, "retry", True),
+]
+
+
+@pytest.mark.parametrize(("fault", "seed", "outcome", "applied"), FAULT_CASES)
+def test_each_fault_of_the_transport(client, make_account, fault, seed, outcome, applied):
+    assert {case[0] for case in FAULT_CASES} == set(FAULTS)
+    phone = Phone(client, make_account("officer", desa_code=DESA_A))
+    transport = FaultyTransport(client, random.Random(seed), {fault: 1.0})
+    phone.new("visits", VISIT)
+    got = phone.attempt(transport)
+    db.session.expire_all()
+    on_server = db.session.execute(sa.select(sa.func.count()).select_from(
+        engine_model("visits"))).scalar_one()
+    if outcome is not None:
+        assert got == outcome
+    assert on_server == (got == "read" if applied is None else applied)
+    assert (phone.outbox == []) == (got == "read")
+    # Whatever came of it, the next good round trip settles it, once.
+    transport.weights = {"deliver": 1.0}
+    assert phone.attempt(transport) == "read" and phone.outbox == []
+    assert db.session.execute(sa.select(sa.func.count()).select_from(
+        engine_model("visits"))).scalar_one() == 1
+    assert sum(len(answer["applied"]) for _, _, answer in transport.served) == 1
+
+
+def engine_model(entity: str):
+    return sync_registry()[0][entity].model
