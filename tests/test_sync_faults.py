@@ -628,13 +628,17 @@ def test_phones_on_a_bad_connection_lose_nothing_and_agree(client, make_account)
     started = time.perf_counter()
     faults: Counter = Counter()
     totals: Counter = Counter()
+    statuses: Counter = Counter()
     for seed in SEEDS:
         world, figures = run_seed(client, make_account, seed, SYNCS_PER_SEED)
         faults += world.transport.counts
+        statuses += world.transport.statuses
         totals += Counter(figures) + Counter({"syncs": world.syncs}) + world.outcomes
     print(f"\n{db.engine.dialect.name}: {totals['syncs']} syncs in "
           f"{time.perf_counter() - started:.1f} s; faults {dict(sorted(faults.items()))}; "
-          f"{dict(sorted(totals.items()))}")
+          f"answers {dict(sorted(statuses.items()))}; {dict(sorted(totals.items()))}")
+    # A broken body is the client's fault or the network's: never a server error.
+    assert not [status for status in statuses if status >= 500], statuses
     # The transport really failed in every way, and the oracles had work to do (in the
     # default run; a single seed run again may lack some of it).
     assert totals["syncs"] >= len(SEEDS) * SYNCS_PER_SEED
