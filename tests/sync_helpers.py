@@ -1,8 +1,17 @@
-"""A small simulated phone for the sync tests: an outbox, a cursor, and a local copy."""
+"""A small simulated phone for the sync tests: an outbox, a cursor, and a local copy.
+
+`Phone` follows docs/sync-protocol.md §21: it keeps its outbox and cursor until an answer is
+read whole, acknowledges by `last_mutation_id`, sets aside only mutations named by id (in
+`refused` or in a per-mutation `422`), adopts clamped clocks and starts over on a reset.
+`FaultyTransport` carries its requests with the faults of a bad connection.
+"""
 
 import gzip
 import json
+import random
 import uuid
+import zlib
+from collections import Counter
 
 from sync import hlc
 
@@ -17,12 +26,14 @@ VISIT = {
 class Phone:
     """One installed app: its own client id, HLC node, mutation ids and pull cursor."""
 
-    def __init__(self, client, account, node=None, wall_ms=1_790_000_000_000):
+    def __init__(self, client, account, node=None, wall_ms=1_790_000_000_000, rng=None):
         self.client = client
         self.account = account
-        self.client_id = str(uuid.uuid4())
+        # A seeded rng makes the ids repeatable, so that a failing run can be run again.
+        self.rng = rng
+        self.client_id = self.new_id()
         # Every install has a node of its own, as the app makes one per session.
-        self.node = node or f"hp-{account.username[:20]}-{uuid.uuid4().hex[:6]}"
+        self.node = node or f"hp-{account.username[:20]}-{self.new_id()[:6]}"
         self.clock = None
         self.wall_ms = wall_ms
         self.next_id = 1
@@ -30,6 +41,13 @@ class Phone:
         self.cursor = 0
         self.records: dict[tuple[str, str], dict] = {}
         self.conflicts: dict[str, dict] = {}
+        # Mutations the server named (refused, or a per-mutation 422): id -> what it said.
+        self.set_aside: dict[int, dict] = {}
+
+    def new_id(self) -> str:
+        if self.rng is None:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def tick(self, ms=1000):
         self.wall_ms += ms
@@ -50,7 +68,7 @@ class Phone:
         return mutation
 
     def new(self, entity, fields):
-        record_id = str(uuid.uuid4())
+        record_id = self.new_id()
         self.edit(entity, record_id, fields, op="insert" if entity == "referral_events"
                   else "upsert")
         return record_id
@@ -74,13 +92,29 @@ class Phone:
         if expect != 200:
             return response.get_json()
         answer = response.get_json()
+        self.absorb(answer)
+        return answer
+
+    def absorb(self, answer: dict) -> None:
+        """A 200 answer read whole, applied in one step (§13): acknowledge, set refusals
+        aside, adopt clamped clocks, then reset or store the page with its cursor."""
         acked = answer["last_mutation_id"]
+        for refusal in answer["refused"]:
+            # Also a refusal answered again for a retried batch: it names the mutation.
+            for m in self.outbox:
+                if m["mutation_id"] == refusal["mutation_id"]:
+                    self.set_aside[m["mutation_id"]] = {"mutation": m, "refusal": refusal}
         self.outbox = [m for m in self.outbox if m["mutation_id"] > acked]
+        if answer["clamped"]:
+            # Come back from the future (§15): the highest clamped clock, never below a
+            # mutation still waiting in the outbox.
+            top = max(c["hlc"] for c in answer["clamped"])
+            self.clock = max([top] + [m["hlc"] for m in self.outbox])
         if answer["reset"]:
             self.records.clear()
             self.conflicts.clear()
             self.cursor = 0
-            return answer
+            return
         for change in answer["changes"]:
             if change["entity"] == "conflicts":
                 self.conflicts[change["id"]] = change["record"]
@@ -91,7 +125,36 @@ class Phone:
                     self.clock = hlc.receive(self.clock or hlc.now(self.node, wall_ms=0),
                                              stamp, wall_ms=self.wall_ms)
         self.cursor = answer["cursor"]
-        return answer
+
+    def set_aside_named(self, error: dict, sent: list[dict]) -> bool:
+        """THE RULE of a 422 (§11): if it names mutations of this batch by id, move them
+        out of the outbox for the user; True if it did. Any other 422 names none."""
+        named = (error.get("fields") or {}).get("mutations")
+        per_mutation = error.get("code") == "invalid_batch" or str(
+            (error.get("message") or {}).get("en", "")).startswith("Some changes are invalid")
+        ids = {m["mutation_id"] for m in sent}
+        if not per_mutation or not isinstance(named, dict) or not named or not all(
+                key.isdecimal() and int(key) in ids for key in named):
+            return False
+        for key, problems in named.items():
+            mutation = next(m for m in self.outbox if m["mutation_id"] == int(key))
+            self.set_aside[int(key)] = {"mutation": mutation, "problems": problems}
+        self.outbox = [m for m in self.outbox if str(m["mutation_id"]) not in named]
+        return True
+
+    def attempt(self, transport, pull_limit=1000) -> str:
+        """One round trip through a transport that may fail: returns what came of it,
+        "read" (an answer applied), "set_aside" (a 422 naming mutations) or "retry"
+        (nothing usable came back: outbox and cursor stay for the next attempt)."""
+        sent = [dict(m) for m in self.outbox]
+        status, answer = transport.post(self, self.body(pull_limit))
+        if status == 200 and answer is not None:
+            self.absorb(answer)
+            return "read"
+        if status == 422 and answer is not None and self.set_aside_named(
+                answer.get("error") or {}, sent):
+            return "set_aside"
+        return "retry"
 
     def sync_all(self, pull_limit=1000):
         answer = self.sync(pull_limit)
@@ -101,3 +164,109 @@ class Phone:
 
     def record(self, entity, record_id):
         return self.records[(entity, record_id)]["record"]
+
+
+FAULTS = ("deliver", "drop", "lose_answer", "duplicate", "replay", "cut_request",
+          "cut_answer", "gzip_truncated", "gzip_answer_truncated")
+
+
+class FaultyTransport:
+    """POST /api/sync over a bad connection, in process (the Flask test client).
+
+    Per request it draws one fault (weights by name, FAULTS): `deliver` normally; `drop`
+    the request before the server sees it; `lose_answer` after the server committed;
+    `duplicate` the request (the server handles it twice, the phone reads one of the
+    answers); `replay` an older request of the same phone after this one, as a late
+    retransmission (its answer goes nowhere); `cut_request` (the body ends early, never a
+    whole JSON text); `cut_answer` (the server committed, the answer ends early);
+    `gzip_truncated` (a gzip body whose end, the trailer and sometimes more, is cut);
+    `gzip_answer_truncated` (a gzip answer cut the same way). A phone gets back
+    (status, json) only for an answer it could read whole, else (status or None, None).
+
+    `served` keeps every answer the server gave with 200, read or not: what the server
+    did, for the oracles. `counts` counts faults by kind, `statuses` answers by status,
+    `errors` keeps the start of every other answer.
+    """
+
+    def __init__(self, client, rng: random.Random, weights: dict[str, float] | None = None):
+        self.client = client
+        self.rng = rng
+        self.weights = dict(weights or {"deliver": 1.0})
+        assert set(self.weights) <= set(FAULTS), set(self.weights) - set(FAULTS)
+        self.counts: Counter = Counter()
+        self.statuses: Counter = Counter()
+        self.errors: list[tuple[int, bytes]] = []
+        self.served: list[tuple[Phone, dict, dict]] = []
+        self.history: dict[str, list[dict]] = {}
+
+    def draw(self) -> str:
+        kinds = list(self.weights)
+        return self.rng.choices(kinds, weights=[self.weights[k] for k in kinds])[0]
+
+    def post(self, phone: Phone, payload: dict) -> tuple[int | None, dict | None]:
+        fault = self.draw()
+        self.counts[fault] += 1
+        earlier = self.history.setdefault(phone.client_id, [])
+        earlier.append(json.loads(json.dumps(payload)))
+        data = json.dumps(payload).encode()
+        if fault == "drop":
+            return None, None
+        if fault == "cut_request":
+            return self._read(self._send(phone, payload, data[:self.rng.randrange(len(data))]))
+        if fault == "gzip_truncated":
+            packed = gzip.compress(data)
+            cut = self.rng.randint(1, 8) if self.rng.random() < 0.7 else self.rng.randint(
+                9, max(9, len(packed) // 2))
+            return self._read(self._send(phone, payload, packed[:-cut], gzip_body=True))
+        if fault == "duplicate":
+            first = self._send(phone, payload, data)
+            second = self._send(phone, payload, data)
+            return self._read(self.rng.choice((first, second)))
+        response = self._send(phone, payload, data,
+                              accept_gzip=fault == "gzip_answer_truncated"
+                              or self.rng.random() < 0.3)
+        if fault == "replay" and len(earlier) > 1:
+            old = self.rng.choice(earlier[:-1])
+            self._send(phone, old, json.dumps(old).encode())
+        if fault == "lose_answer":
+            return response.status_code, None
+        body = response.get_data()
+        if fault in ("cut_answer", "gzip_answer_truncated"):
+            body = body[:self.rng.randrange(len(body))] if len(body) > 1 else b""
+        return self._read(response, body)
+
+    def _send(self, phone: Phone, payload: dict, data: bytes, *, gzip_body=False,
+              accept_gzip=False):
+        headers = dict(phone.account.headers)
+        if gzip_body:
+            headers["Content-Encoding"] = "gzip"
+        if accept_gzip:
+            headers["Accept-Encoding"] = "gzip"
+        response = self.client.post("/api/sync", data=data, headers=headers,
+                                    content_type="application/json")
+        self.statuses[response.status_code] += 1
+        if response.status_code != 200:
+            self.errors.append((response.status_code, response.get_data()[:500]))
+        if response.status_code == 200:
+            self.served.append((phone, payload, self._parse(response, response.get_data())))
+        return response
+
+    def _read(self, response, body: bytes | None = None) -> tuple[int, dict | None]:
+        body = response.get_data() if body is None else body
+        try:
+            return response.status_code, self._parse(response, body)
+        except (ValueError, EOFError, OSError, zlib.error):
+            # Cut, or not the API's JSON: as good as no answer (§21).
+            return response.status_code, None
+
+    @staticmethod
+    def _parse(response, body: bytes) -> dict:
+        if response.headers.get("Content-Encoding") == "gzip":
+            # Checked to the end: a gzip stream without its trailer is not a whole answer.
+            body = gzip.decompress(body)
+        answer = json.loads(body)
+        if not isinstance(answer, dict):
+            raise ValueError("not a JSON object")
+        if response.status_code == 200 and "last_mutation_id" not in answer:
+            raise ValueError("not an answer of /api/sync")
+        return answer
