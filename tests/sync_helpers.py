@@ -73,6 +73,18 @@ class Phone:
                   else "upsert")
         return record_id
 
+
+    def status_of(self, referral_id: str) -> str | None:
+        """The referral's status as this phone shows it: its own newest unsent status
+        event, else the pulled one (None when it has neither)."""
+        for m in reversed(self.outbox):
+            fields = m["fields"] or {}
+            if (m["entity"] == "referral_events" and fields.get("referral_id") == referral_id
+                    and fields.get("kind") == "status"):
+                return fields["status"]
+        change = self.records.get(("referrals", referral_id))
+        return change["derived"]["status"] if change else None
+
     def body(self, pull_limit=1000):
         return {"client_id": self.client_id, "cursor": self.cursor,
                 "mutations": self.outbox, "pull_limit": pull_limit}
