@@ -465,7 +465,8 @@ class PullResult:
 
 
 def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int,
-         conflict_spec: EntitySpec | None = None) -> PullResult:
+         conflict_spec: EntitySpec | None = None,
+         pull_only: tuple[EntitySpec, ...] = ()) -> PullResult:
     """The changes after `cursor` that the user may read, oldest first, up to `limit`.
 
     Reads only up to the committed high-water mark: every change at or below it is
@@ -477,7 +478,7 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     if cursor > top:
         # A cursor from the future: the server's data was restored from a backup.
         return PullResult([], 0, False, reset="cursor_ahead")
-    specs = list(registry.values()) + ([conflict_spec] if conflict_spec else [])
+    specs = [*registry.values(), *([conflict_spec] if conflict_spec else []), *pull_only]
     # SQLite has no statistics to tell that a short run of sequence numbers is narrower
     # than a scope: it would read a desa's whole history to sort it. For a short run, say
     # the scope passes most rows, so it walks the change_seq index (at most top - cursor
@@ -524,7 +525,8 @@ def server_clock(now_ms: int | None = None) -> dict:
 
 
 def sync(session, registry, user, request: dict, *, client_model, conflict_model,
-         conflict_spec: EntitySpec | None = None, now_ms: int | None = None) -> dict:
+         conflict_spec: EntitySpec | None = None, pull_only: tuple[EntitySpec, ...] = (),
+         now_ms: int | None = None) -> dict:
     """One round trip: push the client's mutations, then pull, in the caller's transaction."""
     mutations = validate_batch(registry, request["mutations"])
     if mutations or session.get(client_model, request["client_id"]) is None:
@@ -569,7 +571,8 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     if scope_changed:
         page = PullResult([], 0, False, reset="scope_changed")
     else:
-        page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec)
+        page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec,
+                    pull_only)
     response.update({"changes": page.changes, "cursor": page.cursor, "more": page.more,
                      "reset": page.reset})
     return response
