@@ -205,6 +205,10 @@ def test_a_merge_keeps_one_person_with_both_histories(client, make_account, role
     assert archived["record"]["archived_at"] is not None
     assert archived["derived"] == {"merged_into_id": kept}
     assert phone.record("possible_duplicates", pair_id)["status"] == "merged"
+    # The person merged away stays archived: no phone brings them back.
+    phone.edit("persons", other, {"archived_at": None})
+    (refusal,) = phone.sync()["refused"]
+    assert refusal["reason"] == "archived"
     # Resolved once: a second merge is a conflict.
     again = client.post(f"/api/possible-duplicates/{pair_id}/merge", json={"keep": kept},
                         headers=merger.headers)

@@ -48,6 +48,10 @@ def authorize(user, row: Person | None, values: dict) -> None:
     if row is None:
         return
     changed = changed_fields(row, values)
+    if row.merged_into_id is not None and changed:
+        # Its records are with the person kept; back, it would be a duplicate again.
+        raise Refused("archived", "Warga ini sudah digabung ke warga lain dan tidak diubah lagi.",
+                      "This person was merged into another and changes no more.")
     if row.archived_at is not None and values.get("archived_at") is not None and (
             changed - {"archived_at"}):
         raise archived()
