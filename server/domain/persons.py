@@ -78,7 +78,7 @@ def prepare(session, user, row: Person, is_new: bool) -> None:
 def after_write(session, user, row: Person, is_new: bool) -> None:
     """Possible duplicates are found (or no longer hold) as the person is written, on
     either path, in the same transaction."""
-    duplicates.flag(session, user, row)
+    duplicates.flag(session, user, row, is_new)
 
 
 def check_child_write(user, row, values: dict, *, archived_ok: bool = False) -> Person:
