@@ -467,7 +467,9 @@ class PullResult:
 def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int,
          conflict_spec: EntitySpec | None = None,
          pull_only: tuple[EntitySpec, ...] = ()) -> PullResult:
-    """The changes after `cursor` that the user may read, oldest first, up to `limit`.
+    """The changes after `cursor` that the user may read, oldest first, up to `limit`;
+    besides the registry's entities, the conflicts and the `pull_only` entities (read-only
+    records of the server, sent without merge bookkeeping).
 
     Reads only up to the committed high-water mark: every change at or below it is
     committed (writers commit in sequence order), so the new cursor never skips one.

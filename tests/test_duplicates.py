@@ -160,6 +160,9 @@ def _pair_with_histories(client, officer, phone):
     kept = register(phone)
     other = register(phone, name="Siti")
     phone.new("consents", CONSENT | {"person_id": other})
+    # A withdrawn consent changes no more, but for the merge's move.
+    phone.new("consents", CONSENT | {"person_id": other,
+                                     "withdrawn_at": "2026-11-02T03:00:00+00:00"})
     phone.new("migration_plans", {"person_id": other, "destination_country": "MY"})
     referral = phone.new("referrals", {"person_id": other, "services": ["bantuan_hukum"]})
     answer = phone.sync()
@@ -200,7 +203,7 @@ def test_a_merge_keeps_one_person_with_both_histories(client, make_account, role
     assert phone.record("referrals", referral)["person_id"] == kept
     moved = [change["record"] for (entity, _), change in phone.records.items()
              if entity in ("consents", "migration_plans")]
-    assert moved and {record["person_id"] for record in moved} == {kept}
+    assert len(moved) == 3 and {record["person_id"] for record in moved} == {kept}
     archived = phone.records[("persons", other)]
     assert archived["record"]["archived_at"] is not None
     assert archived["derived"] == {"merged_into_id": kept}
@@ -252,7 +255,8 @@ def test_a_plain_edit_still_cannot_move_a_record_to_another_person(client, make_
     phone.sync_all()
     record_id = referral if entity == "referrals" else next(
         record_id for (name, record_id), change in phone.records.items()
-        if name == entity and change["record"]["person_id"] == other)
+        if name == entity and change["record"]["person_id"] == other
+        and not change["record"].get("withdrawn_at"))
     phone.edit(entity, record_id, {"person_id": kept})
     answer = phone.sync()
     (refusal,) = answer["refused"]
