@@ -180,6 +180,8 @@ def test_a_merge_keeps_one_person_with_both_histories(client, make_account, role
               "admin": make_account("admin", desa_code=None)}[role]
     if role == "ltsa":
         refer(client, officer, kept)  # the LTSA reads both persons through their referrals
+    merger_phone = Phone(client, merger)
+    assert pulled_pairs(merger_phone)[pair_id]["status"] == "open"
     response = client.post(f"/api/possible-duplicates/{pair_id}/merge", json={"keep": kept},
                            headers=merger.headers)
     assert response.status_code == 200, response.get_json()
@@ -208,6 +210,8 @@ def test_a_merge_keeps_one_person_with_both_histories(client, make_account, role
     assert archived["record"]["archived_at"] is not None
     assert archived["derived"] == {"merged_into_id": kept}
     assert phone.record("possible_duplicates", pair_id)["status"] == "merged"
+    # Also where the person merged away left the reader's scope with their referrals.
+    assert pulled_pairs(merger_phone)[pair_id]["status"] == "merged"
     # The person merged away stays archived: no phone brings them back.
     phone.edit("persons", other, {"archived_at": None})
     (refusal,) = phone.sync()["refused"]
@@ -271,10 +275,17 @@ def test_dismiss_closes_the_pair_for_good(client, make_account):
     first = client.post("/api/persons", json=person(), headers=officer.headers).get_json()
     client.post("/api/persons", json=person(), headers=officer.headers)
     (pair,) = pairs()
+    (item,) = client.get(f"/api/persons/possible-duplicates?person_id={first['id']}",
+                         headers=officer.headers).get_json()["items"]
+    assert item["id"] == pair.id and item["match"] == "nik"
+    assert {item["person"]["id"], item["other_person"]["id"]} == {pair.person_id,
+                                                                  pair.other_person_id}
     response = client.post(f"/api/possible-duplicates/{pair.id}/dismiss",
                            headers=officer.headers)
     assert response.status_code == 200 and response.get_json()["status"] == "dismissed"
     assert listed(client, officer) == []
+    assert client.get(f"/api/persons/possible-duplicates?person_id={first['id']}",
+                      headers=officer.headers).get_json() == {"items": []}
     # Written again, the person is not flagged again with the same other person.
     client.patch(f"/api/persons/{first['id']}", json={"address": "Blok Manis"},
                  headers=officer.headers)
