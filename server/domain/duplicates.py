@@ -156,8 +156,8 @@ def check_open(pair: PossibleDuplicate) -> None:
 
 
 def check_may_resolve(user, pair: PossibleDuplicate, persons: list[Person]) -> None:
-    """Officers resolve pairs of their desa (both persons), the LTSA and admins any pair
-    they may read; an archived person is not merged."""
+    """An open pair is merged or dismissed by officers of the desa of both persons, and by
+    the LTSA and admins who may read it; not with an archived person."""
     check_open(pair)
     if user.role not in ROLES:
         raise Refused("forbidden")
@@ -231,9 +231,6 @@ def merge(session, user, pair: PossibleDuplicate, keep_id: str,
 
 def dismiss(session, user, pair: PossibleDuplicate) -> None:
     """Not the same person: the pair is not shown again."""
-    persons = [session.get(Person, pair.person_id), session.get(Person, pair.other_person_id)]
-    check_open(pair)
-    if user.role == "officer":
-        for person in persons:
-            scopes.check_desa_write(user, person.desa_code)
+    check_may_resolve(user, pair, [session.get(Person, pair.person_id),
+                                   session.get(Person, pair.other_person_id)])
     _resolve(pair, "dismissed", user)
