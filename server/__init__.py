@@ -37,9 +37,10 @@ def register_extensions(app: Flask) -> None:
     from sync import sequence
 
     from .models import ConflictEntry
+    from .models import PossibleDuplicate
     from .models import SyncedRecord
 
-    sequence.install(Session, (SyncedRecord, ConflictEntry))
+    sequence.install(Session, (SyncedRecord, ConflictEntry, PossibleDuplicate))
 
 
 def register_blueprints(app: Flask) -> None:

@@ -192,6 +192,9 @@ class Person(SyncedRecord, db.Model):
     )
     # Persons are archived, never deleted through sync.
     archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    # Set by a merge of possible duplicates: the person kept, who now holds this one's
+    # referrals, consents and plans (this one is archived). Derived: never from a client.
+    merged_into_id: so.Mapped[str | None] = so.mapped_column(sa.ForeignKey("persons.id"))
 
     def age_on(self, day: dt.date) -> int | None:
         """Age in whole years on the given day, or None without a birth date."""
@@ -351,4 +354,32 @@ class ConflictEntry(db.Model):
     resolved_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
     resolved_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     # Conflicts sync to phones too, for the conflict review screen.
+    change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
+
+
+class PossibleDuplicate(db.Model):
+    """Two persons who may be the same (equal NIK, or the same name, birth date and desa),
+    found when one of them is written; each pair once, `person_id` < `other_person_id`.
+
+    Open until someone who may read both merges them (one is archived into the other),
+    says they are not the same (dismissed), or the match no longer holds (closed: a person
+    was archived or corrected).
+    """
+
+    __tablename__ = "possible_duplicates"
+    __table_args__ = (sa.UniqueConstraint("person_id", "other_person_id"),)
+
+    id: so.Mapped[str] = so.mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    person_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("persons.id"), index=True)
+    other_person_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("persons.id"), index=True)
+    # nik or name_birth_date
+    match: so.Mapped[str] = so.mapped_column(sa.String(20))
+    # open, merged, dismissed or closed
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default="open", index=True)
+    # After a merge: the person kept.
+    kept_person_id: so.Mapped[str | None] = so.mapped_column(sa.ForeignKey("persons.id"))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    resolved_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    # Pulled by phones (read only), like conflicts.
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)

@@ -25,6 +25,7 @@ from sync import referral_status
 
 from . import scopes
 from .domain import consents
+from .domain import duplicates
 from .domain import persons
 from .domain import plans
 from .domain import referrals
@@ -37,6 +38,7 @@ from .models import Consent
 from .models import MigrationPlan
 from .models import OutreachVisit
 from .models import Person
+from .models import PossibleDuplicate
 from .models import Referral
 from .models import ReferralEvent
 from .models import Region
@@ -126,6 +128,10 @@ def _derived_referral(row: Referral) -> dict:
             "assigned_organisation_id": row.assigned_organisation_id}
 
 
+def _derived_person(row: Person) -> dict:
+    return {"merged_into_id": row.merged_into_id}
+
+
 def _derived_event(row: ReferralEvent) -> dict:
     return {"author_role": row.author_role, "hlc": row.hlc, "flagged": row.flagged,
             "flag_reason": row.flag_reason, "created_by_id": row.created_by_id}
@@ -151,13 +157,20 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
             sent = load(mutation.get("fields") or {}, not insert_only)
         except ValidationError:
             return False  # the merge's own load names the bad field
+        if duplicates.merge_move(db.session, name, row, sent):
+            return False
         return screen(user, row, sent)
+
+    def authorized(user, row, values: dict) -> None:
+        # A merge of possible duplicates was authorised as a whole; its moves pass.
+        if not duplicates.merge_move(db.session, name, row, values):
+            authorize(user, row, values)
 
     return engine.EntitySpec(
         name=name, model=model,
         kind={"fields": dict.fromkeys(SYNC_FIELDS[name], "lww"), "insert_only": insert_only,
               "archive_only": archive_only},
-        load=load, dump=dump, readable=readable, authorize=_guard(authorize),
+        load=load, dump=dump, readable=readable, authorize=_guard(authorized),
         prepare=prepare, after_write=after_write, derived=derived,
         screen=_guard(screened) if screen else None,
     )
@@ -168,7 +181,8 @@ def build_registry() -> dict[str, engine.EntitySpec]:
     return {
         "visits": _spec("visits", OutreachVisit, scopes.visits_readable, visits.authorize),
         "persons": _spec("persons", Person, scopes.persons_readable, persons.authorize,
-                         archive_only=True, prepare=persons.prepare),
+                         archive_only=True, prepare=persons.prepare,
+                         after_write=persons.after_write, derived=_derived_person),
         # Consents are withdrawn (withdrawn_at), never deleted: the record of consent stays.
         "consents": _spec("consents", Consent, scopes.READABLE[Consent], consents.authorize,
                           archive_only=True, screen=consents.screen),
@@ -302,3 +316,18 @@ def conflict_spec(registry) -> engine.EntitySpec:
         load=lambda values, partial: values, dump=conflict_dump,
         readable=conflicts_readable(registry), authorize=lambda *a: None,
     )
+
+
+def duplicate_dump(row: PossibleDuplicate) -> dict:
+    return {"person_id": row.person_id, "other_person_id": row.other_person_id,
+            "match": row.match, "status": row.status, "kept_person_id": row.kept_person_id,
+            "created_at": _iso_utc(row.created_at), "resolved_at": _iso_utc(row.resolved_at)}
+
+
+def pull_only_specs() -> tuple[engine.EntitySpec, ...]:
+    """Entities phones pull and never push, beside the conflicts: possible duplicates."""
+    return (engine.EntitySpec(
+        name="possible_duplicates", model=PossibleDuplicate, kind={"pull_only": True},
+        load=lambda values, partial: values, dump=duplicate_dump,
+        readable=duplicates.readable, authorize=lambda *a: None,
+    ),)

@@ -472,8 +472,11 @@ class PullResult:
 
 
 def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int,
-         conflict_spec: EntitySpec | None = None) -> PullResult:
-    """The changes after `cursor` that the user may read, oldest first, up to `limit`.
+         conflict_spec: EntitySpec | None = None,
+         pull_only: tuple[EntitySpec, ...] = ()) -> PullResult:
+    """The changes after `cursor` that the user may read, oldest first, up to `limit`;
+    besides the registry's entities, the conflicts and the `pull_only` entities (read-only
+    records of the server, sent without merge bookkeeping).
 
     Reads only up to the committed high-water mark: every change at or below it is
     committed (writers commit in sequence order), so the new cursor never skips one.
@@ -484,7 +487,7 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     if cursor > top:
         # A cursor from the future: the server's data was restored from a backup.
         return PullResult([], 0, False, reset="cursor_ahead")
-    specs = list(registry.values()) + ([conflict_spec] if conflict_spec else [])
+    specs = [*registry.values(), *([conflict_spec] if conflict_spec else []), *pull_only]
     # SQLite has no statistics to tell that a short run of sequence numbers is narrower
     # than a scope: it would read a desa's whole history to sort it. For a short run, say
     # the scope passes most rows, so it walks the change_seq index (at most top - cursor
@@ -531,7 +534,8 @@ def server_clock(now_ms: int | None = None) -> dict:
 
 
 def sync(session, registry, user, request: dict, *, client_model, conflict_model,
-         conflict_spec: EntitySpec | None = None, now_ms: int | None = None) -> dict:
+         conflict_spec: EntitySpec | None = None, pull_only: tuple[EntitySpec, ...] = (),
+         now_ms: int | None = None) -> dict:
     """One round trip: push the client's mutations, then pull, in the caller's transaction."""
     mutations = validate_batch(registry, request["mutations"])
     if mutations or session.get(client_model, request["client_id"]) is None:
@@ -585,7 +589,8 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     if scope_changed:
         page = PullResult([], 0, False, reset="scope_changed")
     else:
-        page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec)
+        page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec,
+                    pull_only)
     response.update({"changes": page.changes, "cursor": page.cursor, "more": page.more,
                      "reset": page.reset})
     return response

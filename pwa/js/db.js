@@ -442,6 +442,11 @@ export async function applySyncAnswer(answer, clientId, offset) {
         await done(s.conflicts.put(entry));
         continue;
       }
+      if (!KINDS[change.entity]) {
+        // Pulled only (possible duplicates): read-only here, kept as the server sends them.
+        await done(s.records.put({ entity: change.entity, id: change.id, server: null, derived: null, pending: false, record: { ...change.record, id: change.id, _clocks: {} }, updated: String(change.seq).padStart(16, '0') }));
+        continue;
+      }
       const record = change.record;
       for (const c of [record._deleted, ...Object.values(record._clocks || {})]) if (c && (!seen || c > seen)) seen = c;
       touched.delete(`${change.entity}\u0000${change.id}`);

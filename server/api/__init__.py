@@ -7,6 +7,7 @@ api_bp = Blueprint("api", __name__)
 from . import accounts  # noqa: E402,F401
 from . import admin  # noqa: E402,F401
 from . import conflicts  # noqa: E402,F401
+from . import duplicates  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401
 from . import organisations  # noqa: E402,F401
 from . import persons  # noqa: E402,F401

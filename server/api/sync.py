@@ -25,6 +25,7 @@ from ..models import ConflictEntry
 from ..models import SyncClient
 from ..sync_registry import build_registry
 from ..sync_registry import conflict_spec
+from ..sync_registry import pull_only_specs
 from ..validation import Bilingual
 from ..validation import bilingual_fields
 from . import api_bp
@@ -84,7 +85,8 @@ def sync_round_trip():
     registry, conflicts = sync_registry()
     try:
         response = engine.sync(db.session, registry, g.user, data, client_model=SyncClient,
-                               conflict_model=ConflictEntry, conflict_spec=conflicts)
+                               conflict_model=ConflictEntry, conflict_spec=conflicts,
+                               pull_only=pull_only_specs())
     except engine.BatchInvalid as e:
         db.session.rollback()
         raise _invalid_batch(e.errors) from None

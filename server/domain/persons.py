@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models import Consent
 from ..models import MigrationPlan
 from ..models import Person
+from . import duplicates
 from .common import changed_fields
 
 
@@ -47,6 +48,10 @@ def authorize(user, row: Person | None, values: dict) -> None:
     if row is None:
         return
     changed = changed_fields(row, values)
+    if row.merged_into_id is not None and changed:
+        # Its records are with the person kept; back, it would be a duplicate again.
+        raise Refused("archived", "Warga ini sudah digabung ke warga lain dan tidak diubah lagi.",
+                      "This person was merged into another and changes no more.")
     if row.archived_at is not None and values.get("archived_at") is not None and (
             changed - {"archived_at"}):
         raise archived()
@@ -66,6 +71,14 @@ def prepare(session, user, row: Person, is_new: bool) -> None:
     # A community member registers persons for their own group.
     if is_new and user.role == "community":
         row.community_group_id = user.community_group_id
+    if keep_id := duplicates.merged_into(session, row):
+        row.merged_into_id = keep_id
+
+
+def after_write(session, user, row: Person, is_new: bool) -> None:
+    """Possible duplicates are found (or no longer hold) as the person is written, on
+    either path, in the same transaction."""
+    duplicates.flag(session, user, row, is_new)
 
 
 def check_child_write(user, row, values: dict, *, archived_ok: bool = False) -> Person:
@@ -82,7 +95,9 @@ def check_child_write(user, row, values: dict, *, archived_ok: bool = False) -> 
 
 
 def person_records(session, person: Person) -> list:
-    """A person with their consents and migration plans: what enters a scope with them."""
+    """A person with their consents, migration plans and possible duplicates: what enters
+    a scope with them."""
     consents = session.execute(sa.select(Consent).where(Consent.person_id == person.id))
     plans = session.execute(sa.select(MigrationPlan).where(MigrationPlan.person_id == person.id))
-    return [person, *consents.scalars(), *plans.scalars()]
+    return [person, *consents.scalars(), *plans.scalars(),
+            *duplicates.pairs_of(session, person)]

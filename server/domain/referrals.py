@@ -137,13 +137,17 @@ def authorize(user, row: Referral | None, values: dict) -> None:
 
 def prepare(session, user, row: Referral, is_new: bool) -> None:
     """A new referral takes its desa, group and child flag from the person and starts
-    terkirim at the LTSA."""
-    if not is_new:
+    terkirim at the LTSA; a referral moved to the person kept by a merge (the only move
+    the policies allow, server.domain.duplicates) takes them from that person."""
+    moved = not is_new and sa.inspect(row).attrs.person_id.history.has_changes()
+    if not (is_new or moved):
         return
     person = session.get(Person, row.person_id)
     row.desa_code = person.desa_code
     row.community_group_id = person.community_group_id
     row.is_child = bool(is_child(person.birth_date))
+    if moved:
+        return
     row.status = "terkirim"
     row.assigned_organisation_id = per_transaction(session, "jangkau_ltsa_id",
                                                     ltsa_organisation_id)

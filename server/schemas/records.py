@@ -385,6 +385,9 @@ class PersonSchema(RecordSchema):
     lawful_basis_label = label(LAWFUL_BASES, "lawful_basis")
     community_group_id = fields.String(dump_only=True)
     archived_at = UTCDateTime(dump_only=True)
+    merged_into_id = fields.String(dump_only=True, metadata={
+        "description": "Set when a merge of possible duplicates archived this person: "
+                       "the person kept."})
 
 
 class PersonCreateSchema(PersonSchema):
