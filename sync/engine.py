@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -23,6 +25,8 @@ from . import merge
 from . import sequence
 from .protocol import MAX_CLOCK_SKEW_MS
 from .protocol import PROTOCOL_VERSION
+
+log = logging.getLogger(__name__)
 
 SERVER_NODE = "server"
 BATCH_ROWS = "jangkau_batch_rows"
@@ -265,18 +269,46 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
         mutation = dict(m, hlc=stamp, node=hlc_mod.node_of(stamp), client_id=client.client_id,
                         author=str(user.id))
         spec = registry[m["entity"]]
-        # No savepoint is needed: apply_one refuses only before it writes anything.
+        # A refusal comes before any write; the savepoint is for the unforeseen: an error
+        # of the code or a value the database refuses undoes this mutation alone, which is
+        # refused, and the batch goes on (one bad record must not block a phone's queue).
+        absent, held = set(rows.absent), len(rows.held)
         try:
-            result.conflicts += apply_one(session, spec, user, mutation, conflict_model,
-                                          rows=rows)
+            with session.begin_nested():
+                conflicts = apply_one(session, spec, user, mutation, conflict_model,
+                                      rows=rows)
+            result.conflicts += conflicts
             result.applied.append(mid)
         except Refusal as refusal:
             result.refused.append(refusal.as_dict(mid))
+        except Exception as error:
+            if _transient(session, error):
+                raise
+            rows.absent, rows.held[held:] = absent, []
+            result.refused.append(_server_error(mid, m, error))
         last_mutation_id = mid
     session.info.pop(BATCH_ROWS, None)
     client.last_mutation_id = last_mutation_id
     result.last_mutation_id = last_mutation_id
     return result
+
+
+def _transient(session, error: Exception) -> bool:
+    """An error of the database or its connection, not of this mutation: the whole request
+    fails and the phone retries it (a refusal would set good work aside for good)."""
+    return (isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+            or getattr(error, "connection_invalidated", False)
+            or not session.is_active)
+
+
+def _server_error(mid: int, mutation: dict, error: Exception) -> dict:
+    error_id = uuid.uuid4().hex[:12]
+    # The id in the refusal ties the user's report to this traceback in the log.
+    log.error("sync mutation %s (%s %s) failed, error id %s", mid, mutation["entity"],
+              mutation["id"], error_id, exc_info=error)
+    refusal = Refusal("server_error", f"Terjadi kesalahan di server (kode {error_id}).",
+                      f"Something went wrong on the server (id {error_id}).")
+    return refusal.as_dict(mid) | {"error_id": error_id}
 
 
 def _own_clocks(session, spec: EntitySpec, record_id: str, node: str, rows) -> list[str]:

@@ -29,6 +29,8 @@ from ..validation import Bilingual
 from ..validation import bilingual_fields
 from . import api_bp
 from .openapi import doc
+from .util import too_deep
+from .util import value_problems
 
 # Responses smaller than this are not worth compressing.
 GZIP_MIN_BYTES = 1024
@@ -56,10 +58,17 @@ def _request_json() -> dict:
             raise ApiError(413, f"Data terlalu besar: maksimal {MAX_BODY_BYTES} byte "
                                 "setelah dibuka.",
                            f"Too large: at most {MAX_BODY_BYTES} bytes once decompressed.")
+        # A stream cut short (no trailer: the CRC and length were never checked) or
+        # followed by anything is not the body that was sent.
+        if not inflater.eof or inflater.unused_data:
+            raise ApiError(400, "Isi gzip terpotong atau rusak.",
+                           "The gzip body is truncated or corrupt.", code="bad_request")
     if not request.mimetype == "application/json":
         raise ApiError(415)
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "Isi permintaan bukan JSON yang valid.",
                        "The body is not valid JSON.") from None
@@ -77,6 +86,10 @@ def sync_round_trip():
     """Push the outbox and pull the changes since the cursor, in one transaction."""
     started = time.perf_counter()
     raw = _request_json()
+    problems = value_problems(raw)
+    if problems:
+        # Named by mutation id, like any other invalid mutation: the app sets it aside.
+        raise _by_mutation_id(ValidationError(problems), raw)
     try:
         data = sync_request_schema.load(raw)
     except ValidationError as e:
@@ -115,7 +128,7 @@ def _invalid_batch(errors: dict) -> ApiError:
                          "Pisahkan perubahan yang disebut lalu kirim sisanya.",
                     "Some changes are invalid; nothing was saved. Set the named "
                     "mutations aside and send the rest.",
-                    fields=bilingual_fields({"mutations": errors}))
+                    fields=bilingual_fields({"mutations": errors}), code="invalid_batch")
 
 
 def _by_mutation_id(error: ValidationError, raw: dict) -> Exception:

@@ -5,10 +5,15 @@ from flask import current_app
 from flask import request
 
 from sync import engine
+from sync.protocol import VALUE_PROBLEMS
+from sync.protocol import bad_values
+from sync.protocol import nested_messages
 
 from .. import scopes
 from ..errors import ApiError
 from ..extensions import db
+from ..validation import Bilingual
+from ..validation import bilingual_fields
 
 PAGING_ARGS = ("page", "per_page")
 
@@ -17,13 +22,34 @@ def json_body() -> dict:
     """The request's JSON object, or a bilingual 400/415 naming what is wrong."""
     if not request.is_json:
         raise ApiError(415)
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise too_deep() from None
     if data is None:
         raise ApiError(400, "Isi permintaan bukan JSON yang valid.", "The body is not valid JSON.")
     if not isinstance(data, dict):
         raise ApiError(400, "Isi permintaan harus berupa objek JSON.",
                        "The body must be a JSON object.")
+    problems = value_problems(data)
+    if problems:
+        raise ApiError(422, fields=bilingual_fields(problems), code="invalid")
     return data
+
+
+def value_problems(data) -> dict | None:
+    """The values of a JSON body that no field may take (sync.protocol.bad_values), as
+    nested bilingual messages by field; None when there are none."""
+    problems = bad_values(data)
+    if not problems:
+        return None
+    return nested_messages(problems, lambda problem: Bilingual(*VALUE_PROBLEMS[problem]))
+
+
+def too_deep() -> ApiError:
+    """A body nested beyond what the JSON parser follows: it cannot name a field."""
+    return ApiError(400, "Isi permintaan bersarang terlalu dalam.",
+                    "The body is nested too deeply.", code="bad_request")
 
 
 def paging() -> tuple[int, int]:
