@@ -38,8 +38,10 @@ def register_extensions(app: Flask) -> None:
 
     from .models import ConflictEntry
     from .models import SyncedRecord
+    from .models import SyncExit
 
-    sequence.install(Session, (SyncedRecord, ConflictEntry))
+    sequence.install(Session, (SyncedRecord, ConflictEntry), conflict_model=ConflictEntry,
+                     exit_model=SyncExit)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -486,21 +486,31 @@ class PullResult:
     cursor: int
     more: bool
     reset: str | None = None
+    # The high-water mark when the full download this page belongs to began: the client
+    # sends it back with the next page (docs/sync-protocol.md §12).
+    snapshot: int | None = None
+    removed: list[dict] = dc_field(default_factory=list)
 
 
 def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int,
-         conflict_spec: EntitySpec | None = None) -> PullResult:
+         conflict_spec: EntitySpec | None = None, *, snapshot: int | None = None,
+         exit_model=None) -> PullResult:
     """The changes after `cursor` that the user may read, oldest first, up to `limit`.
 
     Reads only up to the committed high-water mark: every change at or below it is
     committed (writers commit in sequence order), so the new cursor never skips one.
     """
-    if 0 < cursor < sequence.purged_below(session):
-        return PullResult([], 0, False, reset="cursor_expired")
     top = sequence.high_water(session)
-    if cursor > top:
+    if cursor > top or (snapshot is not None and snapshot > top):
         # A cursor from the future: the server's data was restored from a backup.
         return PullResult([], 0, False, reset="cursor_ahead")
+    purged = sequence.purged_below(session)
+    # A full download (cursor 0, then the pages of the same download) holds no record
+    # deleted before it began: only tombstones made after its start matter to it, and
+    # those are kept while purged_below stays at or below snapshot + 1.
+    in_download = snapshot is not None and cursor <= snapshot and purged <= snapshot + 1
+    if 0 < cursor < purged and not in_download:
+        return PullResult([], 0, False, reset="cursor_expired")
     specs = list(registry.values()) + ([conflict_spec] if conflict_spec else [])
     # SQLite has no statistics to tell that a short run of sequence numbers is narrower
     # than a scope: it would read a desa's whole history to sort it. For a short run, say
@@ -526,7 +536,53 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     more = len(candidates) > limit
     new_cursor = page[-1][0] if more else top
     changes = [_change(spec, row) for _, spec, row in page]
-    return PullResult(changes, new_cursor, more)
+    if more:
+        snapshot = top if cursor == 0 else snapshot
+    else:
+        snapshot = None
+    removed = []
+    if cursor > 0 and exit_model is not None:
+        removed = removals(session, registry, user, exit_model, cursor, new_cursor)
+    return PullResult(changes, new_cursor, more, snapshot=snapshot, removed=removed)
+
+
+def exit_scopes(user) -> list[str]:
+    """The scopes whose exits concern a user: their desa, their organisation."""
+    scopes = []
+    if user.desa_code:
+        scopes.append(f"desa:{user.desa_code}")
+    if user.organisation_id is not None:
+        scopes.append(f"organisation:{user.organisation_id}")
+    return scopes
+
+
+def removals(session, registry: dict[str, EntitySpec], user, exit_model, after: int,
+             upto: int) -> list[dict]:
+    """The records that left the user's scope in (after, upto] and that the user can no
+    longer read: the phone drops them (docs/sync-protocol.md §12)."""
+    scopes = exit_scopes(user)
+    if not scopes:
+        return []
+    exits = session.execute(
+        sa.select(exit_model.entity, exit_model.record_id)
+        .where(exit_model.change_seq > after, exit_model.change_seq <= upto,
+               exit_model.scope.in_(scopes))
+        .order_by(exit_model.change_seq)
+    ).all()
+    by_table = {spec.model.__tablename__: spec for spec in registry.values()}
+    wanted: dict[str, list[str]] = {}
+    for table, record_id in exits:
+        if table in by_table and record_id not in wanted.get(table, []):
+            wanted.setdefault(table, []).append(record_id)
+    removed = []
+    for table, ids in wanted.items():
+        spec = by_table[table]
+        still = set(session.execute(
+            sa.select(spec.model.id).where(spec.model.id.in_(ids), spec.readable(user))
+        ).scalars())
+        removed.extend({"entity": spec.name, "id": record_id, "reason": "scope_left"}
+                       for record_id in ids if record_id not in still)
+    return removed
 
 
 def _change(spec: EntitySpec, row) -> dict:
@@ -548,7 +604,8 @@ def server_clock(now_ms: int | None = None) -> dict:
 
 
 def sync(session, registry, user, request: dict, *, client_model, conflict_model,
-         conflict_spec: EntitySpec | None = None, now_ms: int | None = None) -> dict:
+         conflict_spec: EntitySpec | None = None, now_ms: int | None = None,
+         exit_model=None) -> dict:
     """One round trip: push the client's mutations, then pull, in the caller's transaction."""
     mutations = validate_batch(registry, request["mutations"])
     if mutations or session.get(client_model, request["client_id"]) is None:
@@ -593,9 +650,10 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     if scope_changed:
         page = PullResult([], 0, False, reset="scope_changed")
     else:
-        page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec)
+        page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec,
+                    snapshot=request.get("snapshot"), exit_model=exit_model)
     response.update({"changes": page.changes, "cursor": page.cursor, "more": page.more,
-                     "reset": page.reset})
+                     "reset": page.reset, "snapshot": page.snapshot, "removed": page.removed})
     return response
 
 

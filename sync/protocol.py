@@ -135,6 +135,9 @@ class SyncRequestSchema(Schema):
                             validate=validate.Length(max=MAX_MUTATIONS))
     pull_limit = fields.Integer(load_default=DEFAULT_PULL_LIMIT, strict=True,
                                 validate=validate.Range(min=1, max=MAX_PULL_LIMIT))
+    # The `snapshot` of the previous answer, while a full download goes on (§12).
+    snapshot = fields.Integer(load_default=None, allow_none=True, strict=True,
+                              validate=validate.Range(min=0))
 
     @validates_schema
     def _increasing_ids(self, data, **kwargs):
@@ -189,6 +192,12 @@ class ChangeSchema(Schema):
     derived = fields.Dict(metadata={"description": "Fields the server sets (status, ...)."})
 
 
+class RemovedSchema(Schema):
+    entity = fields.String()
+    id = fields.String()
+    reason = fields.String(metadata={"description": "scope_left"})
+
+
 class SyncResponseSchema(Schema):
     protocol = fields.Integer()
     last_mutation_id = fields.Integer()
@@ -203,3 +212,8 @@ class SyncResponseSchema(Schema):
     reset = fields.String(allow_none=True, metadata={
         "description": "cursor_expired, cursor_ahead or scope_changed: drop local data, "
                        "pull again from cursor 0."})
+    snapshot = fields.Integer(allow_none=True, metadata={
+        "description": "While a full download has more pages: send it back with the "
+                       "next request."})
+    removed = fields.List(fields.Nested(RemovedSchema), metadata={
+        "description": "Records that left the user's scope: drop them from the phone."})

@@ -30,6 +30,9 @@ class Phone:
         self.cursor = 0
         self.records: dict[tuple[str, str], dict] = {}
         self.conflicts: dict[str, dict] = {}
+        # The snapshot of a full download under way, sent back with its next page.
+        self.snapshot = None
+        self.removed: list[dict] = []
 
     def tick(self, ms=1000):
         self.wall_ms += ms
@@ -56,8 +59,11 @@ class Phone:
         return record_id
 
     def body(self, pull_limit=1000):
-        return {"client_id": self.client_id, "cursor": self.cursor,
+        body = {"client_id": self.client_id, "cursor": self.cursor,
                 "mutations": self.outbox, "pull_limit": pull_limit}
+        if self.snapshot is not None:
+            body["snapshot"] = self.snapshot
+        return body
 
     def sync(self, pull_limit=1000, expect=200, gzip_body=False):
         """One round trip; applies the answer as the real client does."""
@@ -80,6 +86,7 @@ class Phone:
             self.records.clear()
             self.conflicts.clear()
             self.cursor = 0
+            self.snapshot = None
             return answer
         for change in answer["changes"]:
             if change["entity"] == "conflicts":
@@ -90,7 +97,14 @@ class Phone:
                 for stamp in change["record"].get("_clocks", {}).values():
                     self.clock = hlc.receive(self.clock or hlc.now(self.node, wall_ms=0),
                                              stamp, wall_ms=self.wall_ms)
+        for gone in answer.get("removed", []):
+            # As the app does: the record and its conflicts leave the phone.
+            self.records.pop((gone["entity"], gone["id"]), None)
+            self.conflicts = {k: c for k, c in self.conflicts.items()
+                              if c["record_id"] != gone["id"]}
+            self.removed.append(gone)
         self.cursor = answer["cursor"]
+        self.snapshot = answer.get("snapshot")
         return answer
 
     def sync_all(self, pull_limit=1000):

@@ -23,6 +23,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import ConflictEntry
 from ..models import SyncClient
+from ..models import SyncExit
 from ..sync_registry import build_registry
 from ..sync_registry import conflict_spec
 from ..validation import Bilingual
@@ -97,7 +98,8 @@ def sync_round_trip():
     registry, conflicts = sync_registry()
     try:
         response = engine.sync(db.session, registry, g.user, data, client_model=SyncClient,
-                               conflict_model=ConflictEntry, conflict_spec=conflicts)
+                               conflict_model=ConflictEntry, conflict_spec=conflicts,
+                               exit_model=SyncExit)
     except engine.BatchInvalid as e:
         db.session.rollback()
         raise _invalid_batch(e.errors) from None
