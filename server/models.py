@@ -156,7 +156,7 @@ class OutreachVisit(SyncedRecord, db.Model):
     visit_type: so.Mapped[str] = so.mapped_column(sa.String(30))
     visit_date: so.Mapped[dt.date] = so.mapped_column(sa.Date, index=True)
     desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True,
-                                                 info={"scope": "desa"})
+                                                 info={"scope": "desa"}, active_history=True)
     dusun: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
     rt: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
     rw: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
@@ -181,9 +181,10 @@ class Person(SyncedRecord, db.Model):
     birth_date: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
     phone: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     # A column marked as a scope: a change records the exit from the former scope
-    # (sync/sequence.py), so phones there drop the record at their next sync.
+    # (sync/sequence.py), so phones there drop the record at their next sync; the old
+    # value is loaded on a change (active_history) for that.
     desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True,
-                                                 info={"scope": "desa"})
+                                                 info={"scope": "desa"}, active_history=True)
     address: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     marital_status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
     education: so.Mapped[str | None] = so.mapped_column(sa.String(20))
@@ -252,7 +253,8 @@ class Referral(SyncedRecord, db.Model):
     # Derived from referral_events; kept here for lists and filters.
     status: so.Mapped[str] = so.mapped_column(sa.String(20), default="terkirim", index=True)
     assigned_organisation_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("organisations.id"), index=True, info={"scope": "organisation"}
+        sa.ForeignKey("organisations.id"), index=True, info={"scope": "organisation"},
+        active_history=True,
     )
     outcome: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     is_child: so.Mapped[bool] = so.mapped_column(default=False)

@@ -9,6 +9,8 @@ committed high-water mark can therefore never skip a number that commits later
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import object_session
@@ -79,18 +81,15 @@ _exit_model: type | None = None
 def _stamp(session, flush_context, instances):
     if _exit_model is not None:
         _record_exits(session)
+    numbered = _synced_classes + ((_exit_model,) if _exit_model is not None else ())
     rows = [obj for obj in list(session.new) + list(session.dirty)
-            if isinstance(obj, _synced_classes + _exit_classes())
+            if isinstance(obj, numbered)
             and (obj in session.new or session.is_modified(obj))]
     if not rows:
         return
     first = allocate(session, len(rows))
     for offset, obj in enumerate(rows):
         obj.change_seq = first + offset
-
-
-def _exit_classes() -> tuple[type, ...]:
-    return (_exit_model,) if _exit_model is not None else ()
 
 
 def install(session_class: type, synced_classes: tuple[type, ...], *,
@@ -138,6 +137,7 @@ def touch(rows) -> None:
                 flag_modified(entry, "change_seq")
 
 
+@functools.cache
 def scope_columns(model) -> dict[str, str]:
     """The columns of a model that decide who reads its rows: {attribute: scope kind}."""
     mapper = sa.inspect(model)

@@ -115,7 +115,7 @@ async function rounds() {
   try {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const sent = (await db.listOutbox()).slice(0, pushLimit);
-      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT };
+      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT, snapshot: (await db.getMeta('snapshot')) ?? null };
       const sentAt = Date.now();
       let answer;
       try {
