@@ -136,17 +136,26 @@ def test_a_cut_or_damaged_gzip_body_is_400(client, officer, cut):
     assert phone.sync(gzip_body=True)["applied"] == list(range(1, 51))
 
 
+def _fails_before_writing(session, user, row, is_new):
+    if row.notes == "rusak":
+        raise KeyError("a bug in a hook")
+
+
+def _fails_after_writing(session, user, row, is_new):
+    # The row is in the database already: only the savepoint's rollback takes it out.
+    session.flush()
+    if row.notes == "rusak":
+        raise KeyError("a bug in a hook")
+
+
+@pytest.mark.parametrize(("hook", "fails"), [("prepare", _fails_before_writing),
+                                             ("after_write", _fails_after_writing)])
 def test_an_unforeseen_error_refuses_that_mutation_only(client, app, officer, monkeypatch,
-                                                        caplog):
+                                                        caplog, hook, fails):
     from server.api.sync import sync_registry
 
     registry, _ = sync_registry()
-
-    def prepare(session, user, row, is_new):
-        if row.notes == "rusak":
-            raise KeyError("a bug in a hook")
-
-    monkeypatch.setattr(registry["visits"], "prepare", prepare)
+    monkeypatch.setattr(registry["visits"], hook, fails)
     phone = Phone(client, officer)
     good = phone.new("visits", VISIT)
     bad = phone.new("visits", dict(VISIT, notes="rusak"))
