@@ -167,10 +167,12 @@ def _record_exits(session) -> None:
 
 def scope_exits(session, row) -> list:
     """The row and the synced rows read through it, which leave a scope with it: the rows
-    that point to it (a person's consents, plans and referrals; a referral's events), the
-    row it points to with the rows that point to that one (a referral's person, and the
-    person's consents and plans). Whoever can still read one of them keeps it: the pull
-    checks each against the reader's scope."""
+    that point to it (a person's consents and plans; a referral's events), the row it
+    points to with the rows that point to that one (a referral's person, and the person's
+    consents and plans). Rows with a scope of their own (a person's other referrals) are
+    not read through it and stay out: naming them would tell a reader that they exist.
+    Whoever can still read one of these rows keeps it: the pull checks each against the
+    reader's scope."""
     found = {(type(row), row.id): row}
     with session.no_autoflush:
         for child in _pointing_to(session, row):
@@ -190,6 +192,8 @@ def _pointing_to(session, row) -> list:
     table = type(row).__table__
     out = []
     for mapper in _synced_mappers(type(row)):
+        if scope_columns(mapper.class_):
+            continue
         for column in mapper.local_table.columns:
             if any(fk.column.table is table for fk in column.foreign_keys):
                 out.extend(session.execute(

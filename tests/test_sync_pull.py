@@ -188,6 +188,8 @@ def test_a_referral_forwarded_away_leaves_the_partners_phones(client, village, m
     partner = Phone(client, make_account("partner", organisation_code="sbmi"))
     person_id = a.new("persons", PERSON)
     referral_id = a.new("referrals", {"person_id": person_id, "services": ["bantuan_hukum"]})
+    # Another referral of the person, never forwarded: SBMI must not even learn its id.
+    other = a.new("referrals", {"person_id": person_id, "services": ["informasi_migrasi_aman"]})
     a.sync()
     for code in ("sbmi", "wcc_mawar_balqis"):
         # Forwarded to SBMI, then on to WCC: SBMI no longer reads it.
@@ -202,6 +204,7 @@ def test_a_referral_forwarded_away_leaves_the_partners_phones(client, village, m
             assert partner.removed == []
     gone = {(r["entity"], r["id"]) for r in partner.removed}
     assert ("referrals", referral_id) in gone and ("persons", person_id) in gone
+    assert other not in {r["id"] for r in partner.removed}
     assert not [key for key in partner.records if key[0] in ("referrals", "persons",
                                                               "referral_events")]
     assert db.session.execute(sa.select(sa.func.count()).select_from(ConflictEntry)
