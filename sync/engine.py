@@ -239,7 +239,30 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
     A mutation id at or below the client's last applied id is skipped (a retry). A refused
     mutation writes nothing, is reported with its reason, and counts as handled: the client
     keeps it for the user to fix and sends the fix as a new mutation.
+
+    A refusal comes before any write. For the unforeseen (an error of the code, a value
+    the database refuses) the batch runs in a savepoint; if it fails, the batch is applied
+    again with a savepoint per mutation, which undoes the failing mutation alone and
+    refuses it (`server_error`): one bad record must not block a phone's queue. A
+    savepoint per mutation from the start would cost a flush per mutation.
     """
+    if not any(m["mutation_id"] > client.last_mutation_id for m in mutations):
+        return _push(session, registry, client, user, mutations, conflict_model,
+                     now_ms=now_ms, careful=False)
+    try:
+        with session.begin_nested():
+            return _push(session, registry, client, user, mutations, conflict_model,
+                         now_ms=now_ms, careful=False)
+    except Exception as error:
+        session.info.pop(BATCH_ROWS, None)
+        if _transient(session, error):
+            raise
+    return _push(session, registry, client, user, mutations, conflict_model,
+                 now_ms=now_ms, careful=True)
+
+
+def _push(session, registry: dict[str, EntitySpec], client, user, mutations: list[dict],
+          conflict_model, *, now_ms: int | None, careful: bool) -> PushResult:
     now_ms = hlc_mod.wall_clock_ms() if now_ms is None else now_ms
     result = PushResult(last_mutation_id=client.last_mutation_id)
     # The batch's rows in one query per entity: the write lock is held, so none can appear
@@ -269,9 +292,15 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
         mutation = dict(m, hlc=stamp, node=hlc_mod.node_of(stamp), client_id=client.client_id,
                         author=str(user.id))
         spec = registry[m["entity"]]
-        # A refusal comes before any write; the savepoint is for the unforeseen: an error
-        # of the code or a value the database refuses undoes this mutation alone, which is
-        # refused, and the batch goes on (one bad record must not block a phone's queue).
+        if not careful:
+            try:
+                result.conflicts += apply_one(session, spec, user, mutation, conflict_model,
+                                              rows=rows)
+                result.applied.append(mid)
+            except Refusal as refusal:
+                result.refused.append(refusal.as_dict(mid))
+            last_mutation_id = mid
+            continue
         absent, held = set(rows.absent), len(rows.held)
         try:
             with session.begin_nested():
