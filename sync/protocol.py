@@ -170,6 +170,8 @@ class RefusedSchema(Schema):
     reason = fields.String()
     message = fields.Nested(MessagePairSchema)
     fields_ = fields.Dict(data_key="fields")
+    error_id = fields.String(metadata={
+        "description": "With server_error: the id of the fault in the server log."})
 
 
 class ClampedSchema(Schema):

@@ -102,6 +102,20 @@ def test_sync_mutation_with_a_bad_value_is_422_by_mutation_id(client, officer, f
     assert phone.sync()["applied"] == [1]
 
 
+@pytest.mark.parametrize(("path", "name"), [
+    ("/api/persons?q=Siti%00", "q"),
+    ("/api/visits?desa_code=32.09%00", "desa_code"),
+    ("/api/persons/ab%00cd", "person_id"),
+])
+def test_a_nul_in_a_query_or_path_is_422_naming_it(client, officer, path, name):
+    response = client.get(path, headers=officer.headers)
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid" and set(error["fields"]) == {name}
+    text_id, text_en = VALUE_PROBLEMS["nul"]
+    assert error["fields"][name] == [{"id": text_id, "en": text_en}]
+
+
 def test_a_bad_key_is_named_escaped(client, officer):
     body = dict(VISIT, id=str(uuid.uuid4()), **{"no\x00te": "x"})
     response = client.post("/api/visits", data=raw_json(body), headers=officer.headers,

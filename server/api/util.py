@@ -46,6 +46,16 @@ def value_problems(data) -> dict | None:
     return nested_messages(problems, lambda problem: Bilingual(*VALUE_PROBLEMS[problem]))
 
 
+def check_request_text() -> None:
+    """Query strings and path parameters hold no text a field may not take (a NUL, which
+    PostgreSQL refuses): a 422 naming the parameter, before any view reads it."""
+    given = [*request.args.items(multi=True), *(request.view_args or {}).items()]
+    problems = {name: [Bilingual(*VALUE_PROBLEMS[problem]) for _, problem in bad_values(value)]
+                for name, value in given if isinstance(value, str) and bad_values(value)}
+    if problems:
+        raise ApiError(422, fields=bilingual_fields(problems), code="invalid")
+
+
 def too_deep() -> ApiError:
     """A body nested beyond what the JSON parser follows: it cannot name a field."""
     return ApiError(400, "Isi permintaan bersarang terlalu dalam.",
