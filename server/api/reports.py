@@ -189,6 +189,10 @@ def _xlsx(tables: list[dict]) -> bytes:
                     if reports.is_formula_like(value):
                         cell.quotePrefix = True
         sheet.freeze_panes = "A2"
+        for column, title in zip(sheet.columns, header, strict=True):
+            widest = max([len(str(c.value)) for c in column if c.value is not None] + [12])
+            sheet.column_dimensions[column[0].column_letter].width = min(
+                max(widest, len(title) // 2) + 2, 40)
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -26,8 +26,10 @@ desa; community members and partners no reports (least data: their figures would
 handful of their neighbours or clients, and their own lists already show them their work).
 
 Exports leave the desk, so there a cell counting fewer than 3 persons (1 or 2) shows "<3",
-and a median or percentile computed from fewer than 3 referrals too; zero stays 0. The JSON
-for the screen keeps exact numbers: it is shown only inside the scope that may read them.
+and a median or percentile computed from fewer than 3 referrals too; zero stays 0. Totals
+follow the same rule on their own value; there is no secondary suppression (a total minus
+the shown cells of its column can give a hidden cell's exact value). The JSON for the screen
+keeps exact numbers: it is shown only inside the scope that may read them.
 """
 
 from __future__ import annotations
