@@ -59,10 +59,10 @@ from ..models import age_on
 from .common import ADULT_AGE
 from .common import WIB
 from .common import today as wib_today
+from .referrals import DESK_ROLES
 
 REPORT_ROLES = ("admin", "ltsa", "officer")
 WHOLE_KABUPATEN_ROLES = ("admin", "ltsa")
-DESK_ROLES = ("ltsa", "partner")
 BY = ("kecamatan", "desa")
 NO_OUTREACH_DAYS = 60
 # A cell counting 1 or 2 persons is shown as this in exports.
