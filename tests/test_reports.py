@@ -304,6 +304,10 @@ def test_an_official_sees_their_own_desa(client, make_account, data):
         "referrals": 2, "acted": 2, "waiting": 0, "median_hours": 52.5, "p90_hours": 90.5}
     assert table(report, "visits_by_group")["rows"] == []
     assert project(table(report, "no_outreach")["rows"], ("desa_code",)) == [(B,)]
+    # Rows name the desa even when asked per kecamatan: the figures are the desa's only.
+    per_kecamatan = get(client, officer, f"{PERIOD}&by=kecamatan")
+    assert per_kecamatan["by"] == "desa"
+    assert per_kecamatan["tables"] == report["tables"]
     # Their own kecamatan narrows to their desa all the same; another desa does not exist.
     assert get(client, officer, f"{PERIOD}&by=desa&area={CILEDUG}")["tables"] == report[
         "tables"]

@@ -46,7 +46,8 @@ class ReportQuerySchema(Schema):
     to = fields.String(validate=_month, metadata={
         "description": "Last month, YYYY-MM (WIB). Default: the current month."})
     by = fields.String(load_default="kecamatan", validate=validate.OneOf(reports.BY),
-                       metadata={"description": "Rows per kecamatan or per desa."})
+                       metadata={"description": "Rows per kecamatan or per desa (a report "
+                                                "of one desa is always per desa)."})
     area = fields.String(validate=validate.Length(max=13), metadata={
         "description": "Narrow to one kecamatan or desa (its Kemendagri code)."})
 

@@ -638,6 +638,9 @@ def build_report(user, period: Period, by: str = "kecamatan", area: str | None =
         raise invalid("by", "Harus kecamatan atau desa.", "Must be kecamatan or desa.")
     regions = Regions.load()
     desa = report_desa(user, area, regions)
+    if desa is not None and len(desa) == 1:
+        # One desa: a row labelled with its kecamatan would pass for the kecamatan's figures.
+        by = "desa"
     today = today or wib_today()
     referrals = _sent_referrals(period, desa)
     tables = [
