@@ -107,6 +107,9 @@ KECAMATAN_CODE = Column("kecamatan_code", "Kode kecamatan", "Kecamatan code", "c
 KECAMATAN = Column("kecamatan", "Kecamatan", "Kecamatan (subdistrict)", "text")
 DESA_CODE = Column("desa_code", "Kode desa", "Desa code", "code")
 DESA = Column("desa", "Desa/kelurahan", "Desa/kelurahan (village)", "text")
+# The record's sex (enums.SEXES: L or P, validated on every write) -> the column; anything
+# else would show as L + P short of the total, never in the wrong column.
+SEX_KEYS = {"L": "male", "P": "female"}
 MALE = ("male", "Laki-laki (L)", "Men (L)")
 FEMALE = ("female", "Perempuan (P)", "Women (P)")
 
@@ -415,7 +418,8 @@ def persons_table(period: Period, by: str, desa: set[str] | None, regions: Regio
         if not period.start <= day <= period.end:
             continue
         cell = counts[(_month(day), regions.area_key(r.desa_code, by))]
-        cell["male" if r.sex == "L" else "female"] += 1
+        if r.sex in SEX_KEYS:
+            cell[SEX_KEYS[r.sex]] += 1
         age = age_on(r.birth_date, day)
         if age is not None and age < ADULT_AGE:
             cell["children"] += 1
@@ -489,7 +493,8 @@ def _sent_referrals(period: Period, desa: set[str] | None) -> list[_SentReferral
 
 def _referral_counts(cell: dict, referral: _SentReferral) -> None:
     cell["referrals"] += 1
-    cell["male" if referral.sex == "L" else "female"] += 1
+    if referral.sex in SEX_KEYS:
+        cell[SEX_KEYS[referral.sex]] += 1
     if referral.is_child:
         cell["children"] += 1
 
