@@ -13,6 +13,7 @@ from . import organisations  # noqa: E402,F401
 from . import persons  # noqa: E402,F401
 from . import referrals  # noqa: E402,F401
 from . import regions  # noqa: E402,F401
+from . import reports  # noqa: E402,F401
 from . import sync  # noqa: E402,F401
 from . import visits  # noqa: E402,F401
 from .util import check_request_text  # noqa: E402
