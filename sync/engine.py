@@ -457,12 +457,30 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
     # Nothing of this mutation is in the session yet: a query here may flush the rows of
     # the mutations before it (a new person, say, that this referral names).
     spec.authorize(user, row, values)
+    _authorize_lost(spec, user, row, mutation, after)
     try:
         return _write(session, spec, user, mutation, conflict_model, row, values, after,
                       conflicts, key, rows)
     except Refusal as e:
         raise RuntimeError(f"{spec.name} {mutation['id']}: refused after writing; "
                            "the transaction must not commit") from e
+
+
+def _authorize_lost(spec: EntitySpec, user, row, mutation: dict, after: dict) -> None:
+    """A write that lost the merge (its clock is older) still reaches the conflict log,
+    where a user may later choose it: the writer must have had the right to make it. So the
+    record as the writer meant it is authorised too, not only the merged one, which holds
+    the stored value of each field the write lost."""
+    sent = mutation.get("fields") or {}
+    lost = [name for name, value in sent.items() if not merge.same_value(after[name], value)]
+    if row is None or not lost:
+        return
+    try:
+        meant = spec.load(merge.plain_fields(after) | {name: sent[name] for name in lost},
+                          False)
+    except ValidationError as e:
+        raise Refusal("invalid", "Data tidak valid.", "Invalid data.", fields=e.messages) from None
+    spec.authorize(user, row, meant)
 
 
 def _write(session, spec: EntitySpec, user, mutation: dict, conflict_model, row, values: dict,
