@@ -160,8 +160,10 @@ class OutreachVisit(SyncedRecord, db.Model):
     dusun: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
     rt: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
     rw: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
+    # A group's members read its visits: a move to another group is an exit too.
     community_group_id: so.Mapped[str | None] = so.mapped_column(
-        sa.ForeignKey("community_groups.id"), index=True
+        sa.ForeignKey("community_groups.id"), index=True, info={"scope": "group"},
+        active_history=True,
     )
     topics: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     participants_male: so.Mapped[int] = so.mapped_column(default=0)
@@ -402,7 +404,7 @@ class SyncExit(db.Model):
     # The table of the record (the pull names it by its entity).
     entity: so.Mapped[str] = so.mapped_column(sa.String(40))
     record_id: so.Mapped[str] = so.mapped_column(sa.String(36))
-    # The former scope: "desa:<code>" or "organisation:<id>".
+    # The former scope: "desa:<code>", "group:<id>" or "organisation:<id>".
     scope: so.Mapped[str] = so.mapped_column(sa.String(60))
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)

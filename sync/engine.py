@@ -613,12 +613,15 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
 
 
 def exit_scopes(user) -> list[str]:
-    """The scopes whose exits concern a user: their desa, their organisation."""
+    """The scopes whose exits concern a user: their desa, their organisation, their
+    community group."""
     scopes = []
     if user.desa_code:
         scopes.append(f"desa:{user.desa_code}")
     if user.organisation_id is not None:
         scopes.append(f"organisation:{user.organisation_id}")
+    if user.community_group_id is not None:
+        scopes.append(f"group:{user.community_group_id}")
     return scopes
 
 

@@ -209,3 +209,35 @@ def test_a_referral_forwarded_away_leaves_the_partners_phones(client, village, m
                                                               "referral_events")]
     assert db.session.execute(sa.select(sa.func.count()).select_from(ConflictEntry)
                               ).scalar_one() == 0
+
+
+def test_a_visit_moved_to_another_group_leaves_the_old_groups_phones(client, village,
+                                                                     make_account):
+    from server.models import CommunityGroup
+
+    a, _ = village
+    admin = make_account("admin", desa_code=None)
+    old, new = (CommunityGroup(name=name, desa_code=DESA_A) for name in ("Pokmas A", "Pokmas B"))
+    db.session.add_all([old, new])
+    db.session.commit()
+    member = Phone(client, make_account("community", group_id=old.id))
+    other = Phone(client, make_account("community", group_id=new.id))
+    visit_id = a.new("visits", dict(VISIT, community_group_id=old.id))
+    own = member.new("visits", dict(VISIT, community_group_id=old.id))
+    a.sync()
+    member.sync_all()
+    other.sync_all()
+    assert ("visits", visit_id) in member.records
+    for record_id in (visit_id, own):
+        response = client.patch(f"/api/visits/{record_id}", headers=admin.headers,
+                                json={"community_group_id": new.id})
+        assert response.status_code == 200, response.get_json()
+    member.sync_all()
+    # The visit an officer made for the group leaves its members' phones; the one a member
+    # made stays with them (they read what they recorded), and both reach the new group.
+    assert member.removed == [{"entity": "visits", "id": visit_id, "reason": "scope_left"}]
+    assert ("visits", visit_id) not in member.records and ("visits", own) in member.records
+    a.sync_all()
+    assert a.removed == [] and ("visits", visit_id) in a.records
+    other.sync_all()
+    assert {("visits", visit_id), ("visits", own)} <= set(other.records)
