@@ -308,6 +308,7 @@ def _push(session, registry: dict[str, EntitySpec], client, user, mutations: lis
             try:
                 result.conflicts += apply_one(session, spec, user, mutation, conflict_model,
                                               rows=rows)
+                settle_conflicts(session, conflict_model, user, mutation)
                 result.applied.append(mid)
             except Refusal as refusal:
                 result.refused.append(refusal.as_dict(mid))
@@ -318,6 +319,7 @@ def _push(session, registry: dict[str, EntitySpec], client, user, mutations: lis
             with session.begin_nested():
                 conflicts = apply_one(session, spec, user, mutation, conflict_model,
                                       rows=rows)
+                settle_conflicts(session, conflict_model, user, mutation)
             result.conflicts += conflicts
             result.applied.append(mid)
         except Refusal as refusal:
@@ -350,6 +352,22 @@ def _server_error(mid: int, mutation: dict, error: Exception) -> dict:
     refusal = Refusal("server_error", f"Terjadi kesalahan di server (kode {error_id}).",
                       f"Something went wrong on the server (id {error_id}).")
     return refusal.as_dict(mid) | {"error_id": error_id}
+
+
+def settle_conflicts(session, conflict_model, user, mutation: dict) -> None:
+    """Mark resolved the open conflict entries an applied mutation names in `resolves`:
+    the user chose a value offline and this edit writes it (§18). Only entries of this
+    record and of a field the mutation writes count; the writer may read them, since it
+    may write the record. Others are passed over."""
+    written = mutation.get("fields") or {}
+    for conflict_id in mutation.get("resolves") or ():
+        entry = session.get(conflict_model, conflict_id)
+        if (entry is None or entry.resolved_at is not None
+                or (entry.entity, entry.record_id) != (mutation["entity"], mutation["id"])
+                or entry.field not in written):
+            continue
+        entry.resolved_at = dt.datetime.now(dt.UTC)
+        entry.resolved_by_id = user.id
 
 
 def _own_clocks(session, spec: EntitySpec, record_id: str, node: str, rows) -> list[str]:

@@ -103,6 +103,10 @@ HLC_PATTERN = rf"^\d{{15}}-\d{{5}}-[A-Za-z0-9_.:-]{{1,{hlc.MAX_NODE_LEN}}}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
+# How many conflict entries one mutation may settle (a record has few fields).
+MAX_RESOLVES = 40
+
+
 class MutationSchema(Schema):
     """One change made on a device, in the order the device made it."""
 
@@ -125,6 +129,11 @@ class MutationSchema(Schema):
     # ms, as estimated from an earlier answer (§15). Present: hlc is in server time.
     offset_ms = fields.Integer(strict=True, load_default=None, allow_none=True,
                                validate=validate.Range(min=-MAX_TIME_MS, max=MAX_TIME_MS))
+    # Conflict entries of this record's fields that this edit settles: the user chose a
+    # value offline (§18). Marked resolved when the mutation is applied.
+    resolves = fields.List(fields.String(validate=validate.Regexp(UUID_PATTERN)),
+                           load_default=None, allow_none=True,
+                           validate=validate.Length(max=MAX_RESOLVES))
 
 
 class SyncRequestSchema(Schema):

@@ -241,3 +241,32 @@ def test_a_visit_moved_to_another_group_leaves_the_old_groups_phones(client, vil
     assert a.removed == [] and ("visits", visit_id) in a.records
     other.sync_all()
     assert {("visits", visit_id), ("visits", own)} <= set(other.records)
+
+
+def test_a_conflict_resolved_offline_is_resolved_on_the_server(client, village):
+    a, b = village
+    person_id = a.new("persons", PERSON)
+    other_id = a.new("persons", dict(PERSON, name="Warga lain"))
+    a.sync()
+    b.sync_all()
+    conflicted(a, b, "persons", person_id, "address")
+    conflicted(a, b, "persons", other_id, "address")
+    b.sync_all()
+    (mine,) = [c for c in b.conflicts.values() if c["record_id"] == person_id]
+    (theirs,) = [c for c in b.conflicts.values() if c["record_id"] == other_id]
+    # Offline, b keeps the losing value: an ordinary edit of the field that names the
+    # entry it settles. A `resolves` naming another record's entry is passed over.
+    ids = {c_id for c_id, c in b.conflicts.items() if c["record_id"] in (person_id, other_id)}
+    mutation = b.edit("persons", person_id, {"address": mine["losing_value"]})
+    mutation["resolves"] = sorted(ids)
+    answer = b.sync()
+    assert answer["applied"] == [mutation["mutation_id"]], answer
+    db.session.expire_all()
+    entries = {e.record_id: e for e in db.session.execute(sa.select(ConflictEntry)).scalars()}
+    assert entries[person_id].resolved_at is not None
+    assert entries[person_id].resolved_by_id == b.account.user_id
+    assert entries[other_id].resolved_at is None
+    # The other phone learns that it is settled.
+    a.sync_all()
+    assert a.conflicts[entries[person_id].id]["resolved_at"] is not None
+    assert theirs["resolved_at"] is None
