@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from server import create_app
@@ -29,6 +30,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 PHONE = {"width": 360, "height": 640}
+# Assertions wait for their condition; on a busy machine a sync or a service worker install
+# can take longer than Playwright's default 5 s, and waiting longer never passes a wrong page.
+expect.set_options(timeout=20_000)
 DESA_A = "32.09.01.2008"  # Waled Desa, kecamatan Waled
 PASSWORD = "rahasia-uji-123"
 # username, role, desa
