@@ -27,8 +27,9 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 PERSON = {"name": "Nurhayati", "sex": "P", "birth_date": "1995-07-17", "desa_code": DESA_A,
           "migration_status": "purna_pmi", "lawful_basis": "persetujuan",
-          "consent": {"purposes": ["pencatatan", "rujukan_ltsa"], "notice_version": "1",
-                      "method": "centang", "given_at": "2026-11-01T03:00:00+00:00"}}
+          "consent": {"purposes": ["pencatatan", "rujukan_ltsa", "rujukan_mitra"],
+                      "notice_version": "1", "method": "centang",
+                      "given_at": "2026-11-01T03:00:00+00:00"}}
 REFERRAL = {"services": ["pengaduan_kasus"], "reason": "Gaji tidak dibayar",
             "case_category": "gaji_tidak_dibayar", "urgency": "segera"}
 

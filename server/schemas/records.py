@@ -147,6 +147,14 @@ class UTCDateTime(fields.DateTime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+class UTCMoment(UTCDateTime):
+    """A moment sent with any offset (an appointment in WIB, say), kept in UTC: SQLite keeps
+    no offset, so the moment must be in UTC before it is stored."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
+
+
 class CodeList(fields.List):
     """Codes of one enumeration, each kept once, in the order given."""
 
@@ -506,7 +514,7 @@ class ReferralEventSchema(RecordSchema):
     note = Text(load_default="", validate=validate.Length(max=MAX_TEXT))
     organisation_id = fields.Integer(strict=True, allow_none=True, load_default=None, metadata={
         "description": "The partner, required with status dirujuk_lanjut."})
-    appointment_at = UTCDateTime(allow_none=True, load_default=None, metadata={
+    appointment_at = UTCMoment(allow_none=True, load_default=None, metadata={
         "description": "With status dijadwalkan: when the person is expected (ISO 8601)."})
     place = Text(load_default="", validate=validate.Length(max=MAX_PLACE), metadata={
         "description": "With status dijadwalkan: where the person is expected."})
