@@ -134,7 +134,8 @@ def _derived_referral(row: Referral) -> dict:
             "appointment_at": _iso_utc(row.appointment_at),
             "appointment_place": row.appointment_place,
             "first_action_at": _iso_utc(row.first_action_at),
-            "overdue": followup.is_overdue(row)}
+            "overdue": followup.is_overdue(row),
+            "due_on": followup.due_date(row.created_at).isoformat()}
 
 
 def _derived_person(row: Person) -> dict:

@@ -218,6 +218,7 @@ def test_schedule_no_show_reschedule_and_close_reach_the_village(client, people)
     assert derived["appointment_at"] == "2026-12-03T02:30:00+00:00"
     assert derived["appointment_place"] == "LTSA Sumber, loket 2"
     assert derived["overdue"] is False and derived["first_action_at"] is not None
+    assert dt.date.fromisoformat(derived["due_on"]) >= dt.date.today()
     notes = [c["record"]["note"] for (entity, _), c in phone.records.items()
              if entity == "referral_events" and c["record"]["kind"] == "note"]
     assert notes == ["Mohon dampingi ke kantor SBMI"]
@@ -366,6 +367,10 @@ def test_overdue_until_the_desk_acts(client, people, app):
     assert (counts["overdue"], counts["counts"]["terkirim"], counts["total"]) == (1, 2, 2)
     # Sorted for the inbox, the overdue referral comes first though it is older.
     assert listed("sort=inbox") == [late, fresh]
+    phone = Phone(client, ltsa)
+    phone.sync_all()
+    assert phone.records[("referrals", late)]["derived"]["overdue"] is True
+    assert phone.records[("referrals", fresh)]["derived"]["overdue"] is False
     # A longer setting: not overdue yet.
     app.config["REFERRAL_OVERDUE_WORKING_DAYS"] = 10
     assert listed("overdue=1") == []

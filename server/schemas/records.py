@@ -596,6 +596,9 @@ class ReferralSchema(RecordSchema):
     overdue = fields.Function(lambda r: followup.is_overdue(r), metadata={
         "type": "boolean",
         "description": "No desk action within REFERRAL_OVERDUE_WORKING_DAYS working days."})
+    due_on = fields.Function(lambda r: followup.due_date(r.created_at).isoformat(), metadata={
+        "type": "string", "format": "date",
+        "description": "The last day (WIB) on which the desk's first action is on time."})
 
 
 class ReferralDetailSchema(ReferralSchema):
