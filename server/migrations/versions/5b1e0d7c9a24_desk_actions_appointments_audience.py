@@ -2,7 +2,7 @@
 latest appointment and first desk action
 
 Revision ID: 5b1e0d7c9a24
-Revises: 0574a554bae2
+Revises: c41e7a9d2b60
 Create Date: 2026-12-01 16:40:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5b1e0d7c9a24'
-down_revision = '0574a554bae2'
+down_revision = 'c41e7a9d2b60'
 branch_labels = None
 depends_on = None
 
