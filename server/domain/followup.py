@@ -1,9 +1,10 @@
 """Follow-up of referrals: the working days the LTSA desk has to act on a new referral.
 
-A referral is overdue when the desk side (LTSA, a partner, an admin) has not acted on it (no
-status change and no note) by the end of the Nth working day after the day it reached the
-server, N being the setting REFERRAL_OVERDUE_WORKING_DAYS (default 2). Working days are
-Monday to Friday in WIB; public holidays are not known here and count as working days.
+A referral is overdue when LTSA or partner staff have not acted on it (no status change and
+no note: the referral's `first_action_at`) by the end of the Nth working day after the day
+it reached the server, N being the setting REFERRAL_OVERDUE_WORKING_DAYS (default 2).
+Working days are Monday to Friday in WIB; public holidays are not known here and count as
+working days.
 Sent on Monday, it is overdue from Thursday 00:00 WIB; sent on Friday or over the weekend,
 from Wednesday. The same functions serve the referral lists and the reminders.
 """

@@ -35,8 +35,6 @@ from .common import per_transaction
 FIELDS = ("person_id", "services", "reason", "case_category", "urgency", "outcome")
 EVENT_FIELDS = ("referral_id", "kind", "status", "note", "organisation_id", "seen_status",
                 "appointment_at", "place", "outcome", "audience")
-# Who acts on a referral once it is sent: their first event ends the wait (domain.followup).
-ACTING_ROLES = frozenset({"ltsa", "partner", "admin"})
 VILLAGE_ROLES = ("officer", "community")
 DESK_ROLES = ("ltsa", "partner")
 # Who may change which referral fields: the village side describes the need (only until
@@ -293,7 +291,7 @@ def refresh_referral(session, referral: Referral) -> None:
     if status is not None and referral.status != status:
         referral.status = status
     _set_appointment(referral, appointment)
-    _set_first_action(referral, events, history)
+    _set_first_action(referral, events)
     if closing is not None:
         _take_outcome(referral, closing)
     if referral.assigned_organisation_id != assigned:
@@ -313,12 +311,11 @@ def _set_appointment(referral: Referral, event: ReferralEvent | None) -> None:
         referral.appointment_place = place
 
 
-def _set_first_action(referral: Referral, events, history) -> None:
-    """When the desk side first acted: its earliest note or applied status change, at the
-    time of its clock (an action made offline counts when it was made)."""
-    applied = {entry["id"] for entry in history if entry["applied"]}
-    clocks = [e.hlc for e in events if e.author_role in ACTING_ROLES
-              and (e.kind == "note" or e.id in applied)]
+def _set_first_action(referral: Referral, events) -> None:
+    """When the desk (LTSA or partner staff) first acted: its earliest event, a status
+    change or a note, at the time of its clock (an action made offline counts when it was
+    made); the same first action as the reports' response time (domain.reports)."""
+    clocks = [e.hlc for e in events if e.author_role in DESK_ROLES]
     moment = (dt.datetime.fromtimestamp(hlc.wall_of(min(clocks)) / 1000, dt.UTC)
               if clocks else None)
     if not _same_moment(referral.first_action_at, moment):

@@ -592,7 +592,7 @@ class ReferralSchema(RecordSchema):
         "description": "The latest appointment (from the last applied dijadwalkan event)."})
     appointment_place = fields.String(dump_only=True)
     first_action_at = UTCDateTime(dump_only=True, metadata={
-        "description": "When the desk side (LTSA, partner, admin) first acted; null: not yet."})
+        "description": "When LTSA or partner staff first acted (an event); null: not yet."})
     overdue = fields.Function(lambda r: followup.is_overdue(r), metadata={
         "type": "boolean",
         "description": "No desk action within REFERRAL_OVERDUE_WORKING_DAYS working days."})
