@@ -203,7 +203,12 @@ def list_referral_events(referral_id):
 @auth.login_required()
 @doc(body=ReferralEventSchema, response=ReferralEventSchema, status=201, errors=(403, 409))
 def create_referral_event(referral_id):
-    """Add a note, or change the status (dirujuk_lanjut names the partner organisation).
+    """Add a note (with its audience: desk or village), or change the status: receive
+    (diterima), schedule (dijadwalkan with appointment_at and place), serve (dilayani),
+    forward (dirujuk_lanjut with the partner's organisation_id; needs the person's consent
+    to partner referral where the basis is consent), hand back to the LTSA (dikembalikan,
+    partners), no-show (tidak_hadir), close (selesai with its outcome), withdraw
+    (dibatalkan, the village side).
 
     A transition the rules do not allow from the current status answers 409; a status the
     user's role may never set answers 403. Both carry a `reason` code.
