@@ -56,4 +56,6 @@ def load(instance_path: str) -> dict:
         # How many proxies in front of the app set X-Forwarded-For (0: trust none).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 4 * 1024 * 1024),
+        # Working days (Mon-Fri) the LTSA desk has to act on a new referral before it is overdue.
+        "REFERRAL_OVERDUE_WORKING_DAYS": _int("REFERRAL_OVERDUE_WORKING_DAYS", 2),
     }

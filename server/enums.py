@@ -160,6 +160,7 @@ _STATUS_EN = {
     "dirujuk_lanjut": "Forwarded to a partner",
     "selesai": "Closed",
     "tidak_hadir": "No-show",
+    "dikembalikan": "Handed back to the LTSA",
     "dibatalkan": "Withdrawn",
 }
 REFERRAL_STATUSES = {code: (label, _STATUS_EN[code]) for code, label in STATUS_LABELS.items()}

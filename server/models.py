@@ -263,6 +263,11 @@ class Referral(SyncedRecord, db.Model):
     )
     outcome: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     is_child: so.Mapped[bool] = so.mapped_column(default=False)
+    # Derived from referral_events for the desk's day list and the follow-up: the latest
+    # applied appointment, and when the desk side first acted (None: not yet).
+    appointment_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime, index=True)
+    appointment_place: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    first_action_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime, index=True)
 
     person: so.Mapped[Person] = so.relationship()
     assigned_organisation: so.Mapped[Organisation | None] = so.relationship()
@@ -282,6 +287,13 @@ class ReferralEvent(SyncedRecord, db.Model):
     # The referral's status as the writer saw it when adding the event (None: not known);
     # a change it had not seen makes the event late (sync.referral_status).
     seen_status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    # With status dijadwalkan: when and where the person is expected.
+    appointment_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    place: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    # With status selesai: what came of the referral (copied to the referral's outcome).
+    outcome: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # Who reads a note: "desk" (LTSA, partners, admin) or "village" (also the referring side).
+    audience: so.Mapped[str] = so.mapped_column(sa.String(10), default="desk")
     author_role: so.Mapped[str] = so.mapped_column(sa.String(20))
     hlc: so.Mapped[str] = so.mapped_column(sa.String(64))
     # A late transition that is no longer allowed stays in the history, flagged.

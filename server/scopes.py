@@ -53,6 +53,17 @@ def referrals_readable(user: User):
     return _FALSE
 
 
+def referral_events_readable(user: User):
+    """The events of the referrals one reads; the village side (officers, community) reads
+    the status events, its own notes and the desk's notes meant for the village."""
+    clause = ReferralEvent.referral_id.in_(sa.select(Referral.id).where(referrals_readable(user)))
+    if user.role in ("officer", "community"):
+        clause = sa.and_(clause, sa.or_(ReferralEvent.kind == "status",
+                                        ReferralEvent.audience == "village",
+                                        ReferralEvent.author_role.in_(("officer", "community"))))
+    return clause
+
+
 def persons_readable(user: User):
     """Officers see their desa's persons, community members those they registered;
     LTSA and partners see the persons in the referrals they see."""
@@ -86,9 +97,7 @@ READABLE = {
     OutreachVisit: visits_readable,
     Person: persons_readable,
     Referral: referrals_readable,
-    ReferralEvent: lambda user: ReferralEvent.referral_id.in_(
-        sa.select(Referral.id).where(referrals_readable(user))
-    ),
+    ReferralEvent: lambda user: referral_events_readable(user),
     Consent: lambda user: _child_of_person(Consent, user),
     MigrationPlan: lambda user: _child_of_person(MigrationPlan, user),
     CommunityGroup: community_groups_readable,

@@ -26,6 +26,7 @@ from sync import referral_status
 from . import scopes
 from .domain import consents
 from .domain import duplicates
+from .domain import followup
 from .domain import persons
 from .domain import plans
 from .domain import referrals
@@ -123,9 +124,18 @@ def _hold_region(code: str) -> None:
 
 
 def _derived_referral(row: Referral) -> dict:
+    organisation = row.assigned_organisation
     return {"status": row.status, "status_label": referral_status.STATUS_LABELS.get(row.status),
             "desa_code": row.desa_code, "is_child": row.is_child,
-            "assigned_organisation_id": row.assigned_organisation_id}
+            "assigned_organisation_id": row.assigned_organisation_id,
+            # What the referring village sees of the referral's way: where it is, when and
+            # where the person is expected (the outcome is the record's own field).
+            "assigned_organisation_name": organisation.name if organisation else None,
+            "appointment_at": _iso_utc(row.appointment_at),
+            "appointment_place": row.appointment_place,
+            "first_action_at": _iso_utc(row.first_action_at),
+            "overdue": followup.is_overdue(row),
+            "due_on": followup.due_date(row.created_at).isoformat()}
 
 
 def _derived_person(row: Person) -> dict:

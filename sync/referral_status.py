@@ -41,6 +41,7 @@ STATUSES = (
     "dirujuk_lanjut",
     "selesai",
     "tidak_hadir",
+    "dikembalikan",
     "dibatalkan",
 )
 
@@ -52,6 +53,7 @@ STATUS_LABELS = {
     "dirujuk_lanjut": "Dirujuk ke mitra",
     "selesai": "Selesai",
     "tidak_hadir": "Tidak hadir",
+    "dikembalikan": "Dikembalikan ke LTSA",
     "dibatalkan": "Dibatalkan",
 }
 
@@ -62,19 +64,26 @@ CLOSED = frozenset({"selesai", "tidak_hadir", "dibatalkan"})
 
 #: Allowed transitions; ``None`` is "no status yet": the first event must be terkirim.
 #: Self-transitions are listed where repeating means something: a new appointment, another
-#: service session, a forward to a second partner.
+#: service session, a forward to a second partner.  ``dikembalikan`` is a partner handing
+#: the referral back to the LTSA desk, which then takes it up as if newly received.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"terkirim"}),
     "terkirim": frozenset({"diterima", "dijadwalkan", "dilayani", "dirujuk_lanjut", "dibatalkan"}),
-    "diterima": frozenset({"dijadwalkan", "dilayani", "dirujuk_lanjut", "dibatalkan"}),
+    "diterima": frozenset(
+        {"dijadwalkan", "dilayani", "dirujuk_lanjut", "dikembalikan", "dibatalkan"}
+    ),
     "dijadwalkan": frozenset(
-        {"dijadwalkan", "dilayani", "dirujuk_lanjut", "tidak_hadir", "dibatalkan"}
+        {"dijadwalkan", "dilayani", "dirujuk_lanjut", "tidak_hadir", "dikembalikan", "dibatalkan"}
     ),
-    "dilayani": frozenset({"dilayani", "dijadwalkan", "dirujuk_lanjut", "selesai"}),
+    "dilayani": frozenset({"dilayani", "dijadwalkan", "dirujuk_lanjut", "selesai", "dikembalikan"}),
     "dirujuk_lanjut": frozenset(
-        {"dirujuk_lanjut", "dijadwalkan", "dilayani", "selesai", "tidak_hadir", "dibatalkan"}
+        {"dirujuk_lanjut", "diterima", "dijadwalkan", "dilayani", "selesai", "tidak_hadir",
+         "dikembalikan", "dibatalkan"}
     ),
-    "tidak_hadir": frozenset({"dijadwalkan"}),
+    "tidak_hadir": frozenset({"dijadwalkan", "dikembalikan"}),
+    "dikembalikan": frozenset(
+        {"diterima", "dijadwalkan", "dilayani", "dirujuk_lanjut", "selesai", "dibatalkan"}
+    ),
     "selesai": frozenset(),
     "dibatalkan": frozenset(),
 }
@@ -84,10 +93,14 @@ ROLE_STATUSES: dict[str, frozenset[str]] = {
     # Villages and community groups send referrals and may withdraw one not yet served.
     "officer": frozenset({"terkirim", "dibatalkan"}),
     "community": frozenset({"terkirim", "dibatalkan"}),
-    # The LTSA desk runs the referral; withdrawing is the sender's decision, not theirs.
-    "ltsa": frozenset(STATUSES) - {"dibatalkan"},
-    # Partners (SBMI, WCC) act only on referrals forwarded to them.
-    "partner": frozenset({"dilayani", "selesai", "tidak_hadir"}),
+    # The LTSA desk runs the referral; withdrawing is the sender's decision, not theirs, and
+    # handing back is the partner's (the desk takes a referral back by acting on it).
+    "ltsa": frozenset(STATUSES) - {"dibatalkan", "dikembalikan"},
+    # Partners (SBMI, WCC) act only on referrals forwarded to them and not handed back; they
+    # do what the desk does but forward to another partner, and may hand back to the LTSA.
+    "partner": frozenset(
+        {"diterima", "dijadwalkan", "dilayani", "selesai", "tidak_hadir", "dikembalikan"}
+    ),
     "admin": frozenset(STATUSES),
 }
 
@@ -105,8 +118,9 @@ def can_transition(
     """True if role may move a referral from old (None: no status yet) to new.
 
     ``served``: the referral has been in dilayani before (then villages may no longer
-    withdraw it).  ``forwarded``: it has been forwarded to a partner before (partners act
-    only then; a current status of dirujuk_lanjut counts as forwarded).
+    withdraw it).  ``forwarded``: it is with a partner: forwarded (dirujuk_lanjut) and not
+    handed back (dikembalikan) since; partners act only then (a current status of
+    dirujuk_lanjut counts as forwarded).
     """
     return transition_problem(old, new, role, served=served, forwarded=forwarded) is None
 
@@ -186,7 +200,9 @@ def _fold(ordered: list[dict], yielded: set[str]) -> tuple[list[dict], str | Non
         if reason is None:
             status = new
             served = served or new == "dilayani"
-            forwarded = forwarded or new == "dirujuk_lanjut"
+            # With a partner from a forward until a hand-back to the LTSA.
+            if new in ("dirujuk_lanjut", "dikembalikan"):
+                forwarded = new == "dirujuk_lanjut"
             withdrawing = new == "dibatalkan" and role in WITHDRAWING_ROLES
             withdrawal = event["id"] if withdrawing else None
     return history, None

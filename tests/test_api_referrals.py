@@ -160,18 +160,25 @@ def test_the_way_through_ltsa_and_a_partner(client, desk):
     assert body["assigned_organisation"]["code"] == "sbmi"
     assert event(client, sbmi, referral_id, kind="note",
                  note="Dihubungi lewat telepon").status_code == 201
+    assert event(client, sbmi, referral_id, kind="note", audience="village",
+                 note="Mohon kabari keluarga").status_code == 201
     assert event(client, sbmi, referral_id, kind="status", status="dilayani").status_code == 201
     assert event(client, sbmi, referral_id, kind="status", status="selesai").status_code == 201
 
-    body = client.get(f"/api/referrals/{referral_id}", headers=officer.headers).get_json()
-    assert (body["status"], body["status_label"]) == ("selesai", "Selesai")
+    # The desk side reads every event; the village its status events and the notes meant
+    # for it, not the desk's own notes.
+    body = client.get(f"/api/referrals/{referral_id}", headers=ltsa.headers).get_json()
     assert [(e["kind"], e["status"], e["author_role"]) for e in body["events"]] == [
         ("status", "terkirim", "officer"), ("status", "diterima", "ltsa"),
         ("status", "dijadwalkan", "ltsa"), ("status", "dirujuk_lanjut", "ltsa"),
-        ("note", None, "partner"), ("status", "dilayani", "partner"),
+        ("note", None, "partner"), ("note", None, "partner"), ("status", "dilayani", "partner"),
         ("status", "selesai", "partner")]
     hlcs = [e["hlc"] for e in body["events"]]
     assert hlcs == sorted(hlcs) and len(set(hlcs)) == len(hlcs)
+    body = client.get(f"/api/referrals/{referral_id}", headers=officer.headers).get_json()
+    assert (body["status"], body["status_label"]) == ("selesai", "Selesai")
+    assert [(e["kind"], e["note"]) for e in body["events"] if e["kind"] == "note"] == [
+        ("note", "Mohon kabari keluarga")]
     listed = client.get(f"/api/referrals/{referral_id}/events", headers=officer.headers)
     assert [e["id"] for e in listed.get_json()["items"]] == [e["id"] for e in body["events"]]
 

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 PERSON = {"name": "Nurhayati", "sex": "P", "birth_date": "1995-07-17", "desa_code": DESA_A,
           "migration_status": "purna_pmi", "lawful_basis": "persetujuan",
-          "consent": {"purposes": ["pencatatan", "rujukan_ltsa"], "notice_version": "1",
-                      "method": "centang", "given_at": "2026-11-01T03:00:00+00:00"}}
+          "consent": {"purposes": ["pencatatan", "rujukan_ltsa", "rujukan_mitra"],
+                      "notice_version": "1", "method": "centang",
+                      "given_at": "2026-11-01T03:00:00+00:00"}}
 REFERRAL = {"services": ["pengaduan_kasus"], "reason": "Gaji tidak dibayar",
             "case_category": "gaji_tidak_dibayar", "urgency": "segera"}
 
@@ -61,7 +62,8 @@ def history(client, make_account):
         "kind": "status", "status": "dirujuk_lanjut", "organisation_id": organisation_id("sbmi"),
         "note": "Ke SBMI"}, headers=ltsa.headers).get_json()
     note = client.post(f"/api/referrals/{first['id']}/events", json={
-        "kind": "note", "note": "Catatan LTSA"}, headers=ltsa.headers).get_json()
+        "kind": "note", "note": "Catatan LTSA", "audience": "village"},
+        headers=ltsa.headers).get_json()
     consent_id = db.session.execute(sa.select(Consent.id)).scalar_one()
     return {"officer": officer, "ltsa": ltsa, "first": first["id"], "second": second["id"],
             "forward": forward, "note": note, "consent": consent_id, "person": person["id"]}
@@ -130,14 +132,14 @@ def test_the_api_refuses_an_event_id_of_another_referral(client, history):
 # (case, withdrawn first, fields sent for the consent, field named, code); the cases run
 # in order on one consent, withdrawn once the first marked case comes.
 CONSENT_CHANGES = [
-    ("purposes widened", False, {"purposes": ["pencatatan", "rujukan_ltsa", "rujukan_mitra"]},
-     "purposes", "forbidden"),
+    ("purposes widened", False, {"purposes": ["pencatatan", "rujukan_ltsa", "rujukan_mitra",
+                                              "kontak_lanjutan"]}, "purposes", "forbidden"),
     ("given earlier", False, {"given_at": "2026-10-01T03:00:00+00:00"}, "given_at", "invalid"),
     ("reinstated", True, {"withdrawn_at": None}, "withdrawn_at", "forbidden"),
     ("withdrawal moved", True, {"withdrawn_at": "2026-11-05T03:00:00+00:00"}, "withdrawn_at",
      "forbidden"),
-    ("withdrawn, then widened", True, {"purposes": ["pencatatan", "rujukan_ltsa",
-                                                    "rujukan_mitra"]}, "purposes", "forbidden"),
+    ("withdrawn, then widened", True, {"purposes": ["pencatatan", "rujukan_ltsa", "rujukan_mitra",
+                                                    "kontak_lanjutan"]}, "purposes", "forbidden"),
     ("withdrawn, notice changed", True, {"notice_version": "2"}, "notice_version",
      "forbidden"),
 ]

@@ -35,6 +35,7 @@ def test_labels_are_bahasa_indonesia():
         "dirujuk_lanjut": "Dirujuk ke mitra",
         "selesai": "Selesai",
         "tidak_hadir": "Tidak hadir",
+        "dikembalikan": "Dikembalikan ke LTSA",
         "dibatalkan": "Dibatalkan",
     }
     assert tuple(rs.STATUS_LABELS) == rs.STATUSES
@@ -48,7 +49,7 @@ def test_transitions_table_is_closed_over_the_statuses():
     assert rs.TRANSITIONS[None] == {"terkirim"}
     for terminal in rs.TERMINAL:
         assert rs.TRANSITIONS[terminal] == frozenset()
-    assert rs.TRANSITIONS["tidak_hadir"] == {"dijadwalkan"}
+    assert rs.TRANSITIONS["tidak_hadir"] == {"dijadwalkan", "dikembalikan"}
     assert rs.TERMINAL < rs.CLOSED
     # Nothing leads back to terkirim: a referral is sent once.
     assert all("terkirim" not in t for s, t in rs.TRANSITIONS.items() if s is not None)
@@ -90,6 +91,23 @@ def test_every_status_is_reachable_from_terkirim():
         ("dilayani", "selesai", "partner", {"forwarded": True}, True),
         ("dilayani", "selesai", "partner", {}, False),
         ("dirujuk_lanjut", "dirujuk_lanjut", "partner", {}, False),
+        # Partners do what the desk does on a referral forwarded to them, but forward.
+        ("dirujuk_lanjut", "diterima", "partner", {}, True),
+        ("diterima", "dijadwalkan", "partner", {"forwarded": True}, True),
+        ("tidak_hadir", "dijadwalkan", "partner", {"forwarded": True}, True),
+        ("dijadwalkan", "dirujuk_lanjut", "partner", {"forwarded": True}, False),
+        # Handing back to the LTSA is the partner's (and admin's) alone.
+        ("dilayani", "dikembalikan", "partner", {"forwarded": True}, True),
+        ("dirujuk_lanjut", "dikembalikan", "partner", {}, True),
+        ("diterima", "dikembalikan", "partner", {}, False),
+        ("dirujuk_lanjut", "dikembalikan", "ltsa", {}, False),
+        ("dirujuk_lanjut", "dikembalikan", "officer", {}, False),
+        ("dirujuk_lanjut", "dikembalikan", "admin", {}, True),
+        ("terkirim", "dikembalikan", "partner", {"forwarded": True}, False),
+        ("dikembalikan", "diterima", "ltsa", {}, True),
+        ("dikembalikan", "dirujuk_lanjut", "ltsa", {}, True),
+        ("dikembalikan", "dibatalkan", "officer", {}, True),
+        ("dikembalikan", "dilayani", "partner", {}, False),
         ("terkirim", "diterima", "stranger", {}, False),
         ("terkirim", "hilang", "admin", {}, False),
     ],
@@ -175,6 +193,21 @@ def test_partner_acts_only_after_forwarding():
     assert rs.derive_status(events) == ("selesai", [{"id": "e002", "reason": "not_forwarded"}])
 
 
+def test_a_partner_hands_back_and_acts_no_more_until_forwarded_again():
+    events = [
+        ev(1, 0, "terkirim", "officer"),
+        ev(2, 10, "dirujuk_lanjut", "ltsa"),
+        ev(3, 20, "dijadwalkan", "partner"),
+        ev(4, 30, "tidak_hadir", "partner"),
+        ev(5, 40, "dikembalikan", "partner"),
+        ev(6, 50, "dilayani", "partner"),
+        ev(7, 60, "diterima", "ltsa"),
+        ev(8, 70, "dirujuk_lanjut", "ltsa"),
+        ev(9, 80, "selesai", "partner"),
+    ]
+    assert rs.derive_status(events) == ("selesai", [{"id": "e006", "reason": "not_forwarded"}])
+
+
 def test_equal_hlcs_are_ordered_by_event_id():
     same = hlc.encode(T, 0, "n")
     a = dict(ev(1, 0, "terkirim", "officer"), hlc=hlc.encode(T - 1, 0, "n"))
@@ -229,7 +262,8 @@ def test_every_applied_step_is_an_allowed_transition(events):
         if entry["applied"]:
             status = entry["status"]
             served |= status == "dilayani"
-            forwarded |= status == "dirujuk_lanjut"
+            if status in ("dirujuk_lanjut", "dikembalikan"):
+                forwarded = status == "dirujuk_lanjut"
     assert rs.derive_status(events)[0] == status
     assert len(history) == sum(1 for e in events if e["kind"] == "status")
 

@@ -18,8 +18,20 @@ from .common import ADULT_AGE
 from .common import changed_fields
 from .common import is_child
 
-# The consent purpose a referral to the LTSA relies on when the lawful basis is consent.
+# The consent purposes a referral relies on when the lawful basis is consent: to the LTSA,
+# and for a forward from the LTSA to a partner organisation (SBMI, WCC).
 REFERRAL_PURPOSE = "rujukan_ltsa"
+PARTNER_PURPOSE = "rujukan_mitra"
+# Why a referral is refused without the purpose: (field, Bahasa Indonesia, English).
+_MISSING = {
+    REFERRAL_PURPOSE: ("person_id", "Warga belum memberi persetujuan untuk dirujuk ke LTSA.",
+                       "The person has not consented to a referral to the LTSA."),
+    PARTNER_PURPOSE: ("organisation_id",
+                      "Warga belum memberi persetujuan untuk dirujuk ke organisasi mitra; "
+                      "catat persetujuan baru dengan tujuan itu.",
+                      "The person has not consented to a referral to a partner organisation; "
+                      "record a new consent with that purpose."),
+}
 
 
 def has_consent_for(person: Person, purpose: str) -> bool:
@@ -30,6 +42,15 @@ def has_consent_for(person: Person, purpose: str) -> bool:
                                           Consent.deleted_hlc.is_(None))
     ).scalars()
     return any(purpose in purposes for purposes in consents)
+
+
+def check_purpose(person: Person, purpose: str) -> None:
+    """Where the person's lawful basis is consent, an active consent covers `purpose`
+    (UU PDP Pasal 20, 22: data goes only where the person agreed). Public task needs none."""
+    if person.lawful_basis != "persetujuan" or has_consent_for(person, purpose):
+        return
+    field, id_text, en_text = _MISSING[purpose]
+    raise invalid(field, id_text, en_text, code="consent_missing")
 
 
 def guardian_missing(person: Person, guardian_name: str | None) -> bool:

@@ -8,6 +8,7 @@ rules do not allow is refused (`check_transition`) instead of being kept flagged
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -32,7 +33,8 @@ from .common import is_child
 from .common import per_transaction
 
 FIELDS = ("person_id", "services", "reason", "case_category", "urgency", "outcome")
-EVENT_FIELDS = ("referral_id", "kind", "status", "note", "organisation_id", "seen_status")
+EVENT_FIELDS = ("referral_id", "kind", "status", "note", "organisation_id", "seen_status",
+                "appointment_at", "place", "outcome", "audience")
 VILLAGE_ROLES = ("officer", "community")
 DESK_ROLES = ("ltsa", "partner")
 # Who may change which referral fields: the village side describes the need (only until
@@ -62,12 +64,14 @@ def _label(status: str | None) -> str:
     return referral_status.STATUS_LABELS.get(status, "-") if status else "-"
 
 
-def events_of(referral: Referral) -> list[ReferralEvent]:
-    """The referral's events in the order every replica agrees on: (hlc, id)."""
+def events_of(referral: Referral, reader=None) -> list[ReferralEvent]:
+    """The referral's events in the order every replica agrees on: (hlc, id); with a
+    reader, only those the reader may read (scopes: notes have an audience)."""
+    select = sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
+    if reader is not None:
+        select = select.where(scopes.readable(reader, ReferralEvent))
     return list(db.session.execute(
-        sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
-        .order_by(ReferralEvent.hlc, ReferralEvent.id)
-    ).scalars())
+        select.order_by(ReferralEvent.hlc, ReferralEvent.id)).scalars())
 
 
 def _as_dict(event: ReferralEvent) -> dict:
@@ -89,11 +93,7 @@ def check_can_refer(user, person: Person) -> None:
     scopes.check_referral_create(user, person)
     if person.archived_at is not None:
         raise persons.archived()
-    if person.lawful_basis == "persetujuan" and not consents.has_consent_for(
-            person, consents.REFERRAL_PURPOSE):
-        raise invalid("person_id", "Warga belum memberi persetujuan untuk dirujuk ke LTSA.",
-                      "The person has not consented to a referral to the LTSA.",
-                      code="consent_missing")
+    consents.check_purpose(person, consents.REFERRAL_PURPOSE)
 
 
 def check_village_edit(referral: Referral) -> None:
@@ -183,20 +183,27 @@ def after_write(session, user, row: Referral, is_new: bool) -> None:
 # Events -----------------------------------------------------------------------------------
 
 def check_organisation(organisation_id: int | None) -> None:
-    """An event names a known, active organisation, if any."""
+    """An event names a known, active partner organisation, if any (a referral goes back to
+    the LTSA by a hand-back, dikembalikan, not by a forward)."""
     if organisation_id is None:
         return
     organisation = db.session.get(Organisation, organisation_id)
     if organisation is None or not organisation.is_active:
         raise invalid("organisation_id", "Organisasi tidak dikenal atau tidak aktif.",
                       "Unknown or inactive organisation.")
+    if organisation.kind == "ltsa":
+        raise invalid("organisation_id", "Pilih organisasi mitra, bukan LTSA.",
+                      "Choose a partner organisation, not the LTSA.")
 
 
 def authorize_event(user, row, values: dict) -> None:
     """Anyone who may read the referral adds to its history; a status the role may not set
-    is kept in the history and flagged, not applied (sync.referral_status)."""
-    scopes.get_readable(user, Referral, values["referral_id"])
+    is kept in the history and flagged, not applied (sync.referral_status). A forward to a
+    partner needs the person's consent to it, like the referral itself."""
+    referral = scopes.get_readable(user, Referral, values["referral_id"])
     check_organisation(values.get("organisation_id"))
+    if values.get("kind") == "status" and values.get("status") == "dirujuk_lanjut":
+        consents.check_purpose(referral.person, consents.PARTNER_PURPOSE)
 
 
 def screen_event(user, row: ReferralEvent | None, sent: dict) -> bool:
@@ -204,7 +211,8 @@ def screen_event(user, row: ReferralEvent | None, sent: dict) -> bool:
     same (skipped), and refused when it says anything else; the stored event never changes."""
     if row is None:
         return False
-    differs = sorted(name for name in EVENT_FIELDS if getattr(row, name) != sent.get(name))
+    differs = sorted(name for name in EVENT_FIELDS
+                     if not _same_value(getattr(row, name), sent.get(name)))
     if not differs:
         return True
     raise Refused("id_taken", fields={name: [{
@@ -254,14 +262,16 @@ def after_event(session, user, row: ReferralEvent, is_new: bool) -> None:
 
 
 def refresh_referral(session, referral: Referral) -> None:
-    """Derive the referral's status, assignment and flags from its whole history."""
+    """Derive the referral's status, assignment, latest appointment, first desk action and
+    the outcome given on closing from its whole history."""
     events = list(session.execute(
         sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
     ).scalars())
     history = referral_status.replay([_as_dict(e) for e in events])
     by_id = {e.id: e for e in events}
     status = None
-    assigned = ltsa_organisation_id()
+    ltsa = assigned = ltsa_organisation_id()
+    appointment, closing = None, None
     for entry in history:
         event = by_id[entry["id"]]
         flagged = not entry["applied"]
@@ -272,10 +282,67 @@ def refresh_referral(session, referral: Referral) -> None:
             status = entry["status"]
             if status == "dirujuk_lanjut" and event.organisation_id is not None:
                 assigned = event.organisation_id
+            elif status == "dikembalikan":
+                assigned = ltsa
+            elif status == "dijadwalkan":
+                appointment = event
+            elif status == "selesai" and event.outcome:
+                closing = event
     if status is not None and referral.status != status:
         referral.status = status
+    _set_appointment(referral, appointment)
+    _set_first_action(referral, events)
+    if closing is not None:
+        _take_outcome(referral, closing)
     if referral.assigned_organisation_id != assigned:
         referral.assigned_organisation_id = assigned
         # The partner it was forwarded to is past these rows' sequences: send them again.
         sequence.touch([referral, *persons.person_records(session, referral.person),
                         *events])
+
+
+def _set_appointment(referral: Referral, event: ReferralEvent | None) -> None:
+    """The latest applied appointment stays after a no-show, until the next one."""
+    moment = event.appointment_at if event is not None else None
+    place = event.place if event is not None else ""
+    if not _same_moment(referral.appointment_at, moment):
+        referral.appointment_at = moment
+    if referral.appointment_place != place:
+        referral.appointment_place = place
+
+
+def _set_first_action(referral: Referral, events) -> None:
+    """When the desk (LTSA or partner staff) first acted: its earliest event, a status
+    change or a note, at the time of its clock (an action made offline counts when it was
+    made); the same first action as the reports' response time (domain.reports)."""
+    clocks = [e.hlc for e in events if e.author_role in DESK_ROLES]
+    moment = (dt.datetime.fromtimestamp(hlc.wall_of(min(clocks)) / 1000, dt.UTC)
+              if clocks else None)
+    if not _same_moment(referral.first_action_at, moment):
+        referral.first_action_at = moment
+
+
+def _take_outcome(referral: Referral, event: ReferralEvent) -> None:
+    """The outcome given on closing is the referral's `outcome`, as a write at the event's
+    clock: a later correction of the field (a higher clock) stays."""
+    current = (referral.field_clocks or {}).get("outcome")
+    if current is not None and current >= event.hlc:
+        return
+    referral.outcome = event.outcome
+    engine.stamp_server_write(referral, ["outcome"], str(event.created_by_id or ""),
+                              stamp=event.hlc)
+
+
+def _same_value(stored, sent) -> bool:
+    if isinstance(stored, dt.datetime) or isinstance(sent, dt.datetime):
+        return _same_moment(stored, sent)
+    return stored == sent
+
+
+def _same_moment(a: dt.datetime | None, b: dt.datetime | None) -> bool:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    def utc(moment):
+        if moment is None or moment.tzinfo:
+            return moment
+        return moment.replace(tzinfo=dt.UTC)
+    return utc(a) == utc(b)

@@ -12,7 +12,6 @@ import datetime as dt
 from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
-from marshmallow import post_dump
 from marshmallow import validate
 from marshmallow import validates_schema
 
@@ -20,10 +19,10 @@ from sync.referral_status import STATUS_LABELS
 from sync.referral_status import STATUSES
 
 from .. import identity
+from ..domain import followup
 from ..domain.common import WIB
 from ..domain.common import is_child
 from ..domain.common import today
-from ..domain.referrals import events_of
 from ..enums import CASE_CATEGORIES
 from ..enums import CONSENT_METHODS
 from ..enums import CONSENT_PURPOSES
@@ -58,6 +57,9 @@ MAX_TEXT = 5000
 CLOCK_SKEW = dt.timedelta(minutes=5)
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
 EVENT_KINDS = ("status", "note")
+# Who reads a note: the desk side only, or also the village that referred the person.
+NOTE_AUDIENCES = ("desk", "village")
+MAX_PLACE = 200
 
 # ISO 3166-1 alpha-2 (249 codes, as in Debian's iso-codes).
 COUNTRY_CODES = frozenset("""
@@ -87,6 +89,14 @@ def validate_desa(code: str) -> None:
     if region is None or region.level not in DESA_LEVELS:
         raise fail("Pilih desa/kelurahan di Kabupaten Cirebon.",
                    "Choose a desa/kelurahan in Kabupaten Cirebon.")
+
+
+def validate_kecamatan(code: str) -> None:
+    """A kecamatan of Kabupaten Cirebon."""
+    region = db.session.get(Region, code)
+    if region is None or region.level != "kecamatan":
+        raise fail("Pilih kecamatan di Kabupaten Cirebon.",
+                   "Choose a kecamatan in Kabupaten Cirebon.")
 
 
 def not_in_future(day: dt.date) -> None:
@@ -135,6 +145,14 @@ class UTCDateTime(fields.DateTime):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class UTCMoment(UTCDateTime):
+    """A moment sent with any offset (an appointment in WIB, say), kept in UTC: SQLite keeps
+    no offset, so the moment must be in UTC before it is stored."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
 
 
 class CodeList(fields.List):
@@ -496,6 +514,15 @@ class ReferralEventSchema(RecordSchema):
     note = Text(load_default="", validate=validate.Length(max=MAX_TEXT))
     organisation_id = fields.Integer(strict=True, allow_none=True, load_default=None, metadata={
         "description": "The partner, required with status dirujuk_lanjut."})
+    appointment_at = UTCMoment(allow_none=True, load_default=None, metadata={
+        "description": "With status dijadwalkan: when the person is expected (ISO 8601)."})
+    place = Text(load_default="", validate=validate.Length(max=MAX_PLACE), metadata={
+        "description": "With status dijadwalkan: where the person is expected."})
+    outcome = Text(load_default="", validate=validate.Length(max=MAX_TEXT), metadata={
+        "description": "With status selesai: what came of the referral; becomes its outcome."})
+    audience = enum_field(NOTE_AUDIENCES, load_default="desk", metadata={
+        "description": "Who reads a note: desk (LTSA, partners, admin) or village (also the "
+                       "referring side). Status events are read by all who read the referral."})
     author_role = fields.String(dump_only=True)
     author_role_label = label(ROLES, "author_role")
     hlc = fields.String(dump_only=True)
@@ -511,13 +538,21 @@ class ReferralEventSchema(RecordSchema):
         if data["kind"] == "note":
             if not data.get("note"):
                 raise error_at("note", "Tulis catatannya.", "Write the note.")
-            for name in ("status", "organisation_id"):
-                if data.get(name) is not None:
+            for name in ("status", "organisation_id", "appointment_at", "place", "outcome"):
+                if data.get(name):
                     raise error_at(name, "Catatan tidak mengubah status.",
                                    "A note does not change the status.")
             return
         if data.get("status") is None:
             raise error_at("status", "Wajib diisi.", "Missing data for required field.")
+        scheduling = data["status"] == "dijadwalkan"
+        for name in ("appointment_at", "place"):
+            if not scheduling and data.get(name):
+                raise error_at(name, "Jadwal dan tempat hanya diisi untuk dijadwalkan.",
+                               "A date and place go only with dijadwalkan.")
+        if data["status"] != "selesai" and data.get("outcome"):
+            raise error_at("outcome", "Hasil hanya diisi saat rujukan selesai.",
+                           "An outcome goes only with selesai.")
         forwarding = data["status"] == "dirujuk_lanjut"
         if forwarding and data.get("organisation_id") is None:
             raise error_at("organisation_id", "Pilih organisasi mitra tujuan rujukan.",
@@ -550,18 +585,28 @@ class ReferralSchema(RecordSchema):
     is_child = fields.Boolean(dump_only=True)
     desa_code = fields.String(dump_only=True)
     desa_name = fields.Function(lambda r: region_name(r.desa_code))
+    kecamatan_code = fields.Function(lambda r: r.desa_code.rsplit(".", 1)[0])
+    kecamatan_name = fields.Function(lambda r: region_name(r.desa_code.rsplit(".", 1)[0]))
     community_group_id = fields.String(dump_only=True)
+    appointment_at = UTCDateTime(dump_only=True, metadata={
+        "description": "The latest appointment (from the last applied dijadwalkan event)."})
+    appointment_place = fields.String(dump_only=True)
+    first_action_at = UTCDateTime(dump_only=True, metadata={
+        "description": "When LTSA or partner staff first acted (an event); null: not yet."})
+    overdue = fields.Function(lambda r: followup.is_overdue(r), metadata={
+        "type": "boolean",
+        "description": "No desk action within REFERRAL_OVERDUE_WORKING_DAYS working days."})
+    due_on = fields.Function(lambda r: followup.due_date(r.created_at).isoformat(), metadata={
+        "type": "string", "format": "date",
+        "description": "The last day (WIB) on which the desk's first action is on time."})
 
 
 class ReferralDetailSchema(ReferralSchema):
     """A referral with its whole history, oldest event first."""
 
-    events = fields.List(fields.Nested(ReferralEventSchema), dump_only=True)
-
-    @post_dump(pass_original=True)
-    def _events(self, data, referral, **kwargs):
-        data["events"] = referral_event_schema.dump(events_of(referral), many=True)
-        return data
+    events = fields.List(fields.Nested(ReferralEventSchema), dump_only=True, metadata={
+        "description": "The events the reader may read (the village side: status events, "
+                       "its own notes and notes meant for the village)."})
 
 
 class ReferralPatchSchema(Schema):
@@ -576,12 +621,39 @@ class ReferralPatchSchema(Schema):
 
 
 class ReferralQuerySchema(Schema):
+    """The desk's inbox: filters, all optional, combined with AND; newest first, or with
+    `sort=inbox` emergencies (darurat), children and overdue referrals first."""
+
     status = enum_field(STATUSES)
     urgency = enum_field(URGENCIES)
+    service = enum_field(SERVICES)
     desa_code = fields.String()
+    kecamatan_code = fields.String(validate=validate_kecamatan)
     person_id = fields.String()
     assigned_organisation_id = fields.Integer()
     is_child = fields.Boolean()
+    overdue = fields.Boolean()
+    appointment_on = fields.Date(metadata={
+        "description": "Referrals with their latest appointment on this day (WIB)."})
+    sent_from = fields.Date(metadata={"description": "Sent on or after this day (WIB)."})
+    sent_to = fields.Date(metadata={"description": "Sent on or before this day (WIB)."})
+    q = Text(validate=validate.Length(min=2, max=120), metadata={
+        "description": "Part of the person's name (case-insensitive)."})
+    sort = enum_field(("newest", "inbox"), load_default="newest")
+
+    @validates_schema
+    def _range(self, data, **kwargs):
+        if data.get("sent_from") and data.get("sent_to") and data["sent_from"] > data["sent_to"]:
+            raise error_at("sent_to", "Tanggal akhir sebelum tanggal awal.",
+                           "The end date is before the start date.")
+
+
+class ReferralCountsSchema(Schema):
+    """How many referrals in the user's scope (and the list's filters) per status."""
+
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    overdue = fields.Integer()
+    total = fields.Integer()
 
 
 class ReferralPageSchema(PageSchema):
@@ -616,5 +688,6 @@ referral_detail_schema = ReferralDetailSchema()
 referral_patch_schema = ReferralPatchSchema()
 referral_page_schema = ReferralPageSchema()
 referral_query_schema = ReferralQuerySchema()
+referral_counts_schema = ReferralCountsSchema()
 referral_event_schema = ReferralEventSchema()
 referral_event_list_schema = ReferralEventListSchema()
