@@ -150,6 +150,7 @@ def test_a_notification_opens_only_a_page_of_the_app(browser, browser_context_ar
         page = context.new_page()
         page.goto("/")
         wait_for_worker(page)
-        assert _worker(context).evaluate("(data) => notificationTarget(data)", data) == base_url + path
+        target = _worker(context).evaluate("(data) => notificationTarget(data)", data)
+        assert target == base_url + path
     finally:
         context.close()
