@@ -373,20 +373,30 @@ def test_two_workers_send_each_message_once(app, client, make_account, receiver,
     assert total == 24
     monkeypatch.setattr(push_worker, "BATCH", 4)
     claimed = {}
-    both_claimed = threading.Event()
     real_claim = push_worker.claim
 
     def recording_claim(now, limit=push_worker.BATCH):
         token, jobs = real_claim(now, limit)
-        name = threading.current_thread().name
-        claimed.setdefault(name, []).extend(job["id"] for job in jobs)
-        if len([n for n, ids in claimed.items() if ids]) == 2:
-            both_claimed.set()
+        claimed.setdefault(threading.current_thread().name, []).append(
+            [job["id"] for job in jobs])
         return token, jobs
 
     monkeypatch.setattr(push_worker, "claim", recording_claim)
-    # The first message waits until both workers hold a claim: they really overlap.
-    receiver.hold = lambda: both_claimed.wait(timeout=20)
+    # Each worker's first claim, once selected (and locked), waits until the other has
+    # selected too, before either commits: both claims are open at once, so only the row
+    # locks (SKIP LOCKED) keep them apart. Without SKIP LOCKED the second would wait for the
+    # first and the barrier would break.
+    barrier = threading.Barrier(2, timeout=10)
+    waited = set()
+
+    def both_select(conn, cursor, statement, parameters, context, executemany):
+        name = threading.current_thread().name
+        claiming = statement.lstrip().startswith("SELECT") and "claimed_until" in statement
+        if claiming and name not in waited:
+            waited.add(name)
+            barrier.wait()
+
+    sa.event.listen(db.engine, "after_cursor_execute", both_select)
     errors = []
 
     def work():
@@ -403,9 +413,12 @@ def test_two_workers_send_each_message_once(app, client, make_account, receiver,
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    sa.event.remove(db.engine, "after_cursor_execute", both_select)
     assert errors == [] and receiver.errors == []
-    assert both_claimed.is_set()
-    first, second = claimed.values()
+    assert not barrier.broken and waited == {"worker0", "worker1"}
+    first, second = ([i for ids in rounds for i in ids] for rounds in claimed.values())
+    # The first claims, made at once, took different rows; and no row was taken twice.
+    assert claimed["worker0"][0] and claimed["worker1"][0]
     assert set(first).isdisjoint(second) and len(first) + len(second) == total
     ids = [(d.path, d.payload["id"]) for d in receiver.deliveries]
     assert len(ids) == len(set(ids)) == total
