@@ -470,3 +470,22 @@ def test_nothing_is_told_of_a_referral_the_recipient_cannot_read(client, make_ac
     assert response.status_code == 201
     assert sbmi.user_id not in [u for u, _ in told()]
     assert db.session.get(Referral, referral_id).status == "dirujuk_lanjut"
+
+
+@pytest.mark.parametrize("status, applied", [("selesai", False), ("diterima", True)])
+def test_a_late_event_kept_flagged_tells_no_one(client, make_account, status, applied):
+    """From a phone, a transition the rules do not allow is kept in the history, flagged,
+    and changes nothing: nobody is told of a change that did not happen."""
+    officer, desk = make_account("officer"), make_account("ltsa")
+    referral_id = send_referral(client, officer, new_person(client, officer))
+    # The phone's clock is now, after the referral was sent.
+    phone = Phone(client, desk, wall_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+    phone.new("referral_events", {"referral_id": referral_id, "kind": "status",
+                                  "status": status, "note": "", "organisation_id": None,
+                                  "seen_status": "terkirim"})
+    phone.sync()
+    assert (db.session.get(Referral, referral_id).status == status) is applied
+    expected = [(desk.user_id, "new_referral")]
+    if applied:
+        expected.append((officer.user_id, "status_changed"))
+    assert told() == expected
