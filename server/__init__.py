@@ -39,8 +39,10 @@ def register_extensions(app: Flask) -> None:
     from .models import ConflictEntry
     from .models import PossibleDuplicate
     from .models import SyncedRecord
+    from .models import SyncExit
 
-    sequence.install(Session, (SyncedRecord, ConflictEntry, PossibleDuplicate))
+    sequence.install(Session, (SyncedRecord, ConflictEntry, PossibleDuplicate),
+                     conflict_model=ConflictEntry, exit_model=SyncExit)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -155,12 +155,15 @@ class OutreachVisit(SyncedRecord, db.Model):
 
     visit_type: so.Mapped[str] = so.mapped_column(sa.String(30))
     visit_date: so.Mapped[dt.date] = so.mapped_column(sa.Date, index=True)
-    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True)
+    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True,
+                                                 info={"scope": "desa"}, active_history=True)
     dusun: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
     rt: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
     rw: so.Mapped[str] = so.mapped_column(sa.String(3), default="")
+    # A group's members read its visits: a move to another group is an exit too.
     community_group_id: so.Mapped[str | None] = so.mapped_column(
-        sa.ForeignKey("community_groups.id"), index=True
+        sa.ForeignKey("community_groups.id"), index=True, info={"scope": "group"},
+        active_history=True,
     )
     topics: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     participants_male: so.Mapped[int] = so.mapped_column(default=0)
@@ -179,7 +182,11 @@ class Person(SyncedRecord, db.Model):
     sex: so.Mapped[str] = so.mapped_column(sa.String(1))
     birth_date: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
     phone: so.Mapped[str | None] = so.mapped_column(sa.String(16))
-    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True)
+    # A column marked as a scope: a change records the exit from the former scope
+    # (sync/sequence.py), so phones there drop the record at their next sync; the old
+    # value is loaded on a change (active_history) for that.
+    desa_code: so.Mapped[str] = so.mapped_column(sa.ForeignKey("regions.code"), index=True,
+                                                 info={"scope": "desa"}, active_history=True)
     address: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
     marital_status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
     education: so.Mapped[str | None] = so.mapped_column(sa.String(20))
@@ -251,7 +258,8 @@ class Referral(SyncedRecord, db.Model):
     # Derived from referral_events; kept here for lists and filters.
     status: so.Mapped[str] = so.mapped_column(sa.String(20), default="terkirim", index=True)
     assigned_organisation_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("organisations.id"), index=True
+        sa.ForeignKey("organisations.id"), index=True, info={"scope": "organisation"},
+        active_history=True,
     )
     outcome: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     is_child: so.Mapped[bool] = so.mapped_column(default=False)
@@ -453,3 +461,21 @@ class PushOutboxEntry(db.Model):
     last_error: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     sent_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+
+
+class SyncExit(db.Model):
+    """A record that left a scope (a desa, an organisation) by a change of the record or of
+    the record it is read through: the pull tells the phones of that scope to drop it,
+    unless the user can still read it (docs/sync-protocol.md §12)."""
+
+    __tablename__ = "sync_exits"
+
+    id: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                          primary_key=True)
+    # The table of the record (the pull names it by its entity).
+    entity: so.Mapped[str] = so.mapped_column(sa.String(40))
+    record_id: so.Mapped[str] = so.mapped_column(sa.String(36))
+    # The former scope: "desa:<code>", "group:<id>" or "organisation:<id>".
+    scope: so.Mapped[str] = so.mapped_column(sa.String(60))
+    change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)

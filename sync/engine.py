@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -23,6 +25,8 @@ from . import merge
 from . import sequence
 from .protocol import MAX_CLOCK_SKEW_MS
 from .protocol import PROTOCOL_VERSION
+
+log = logging.getLogger(__name__)
 
 SERVER_NODE = "server"
 BATCH_ROWS = "jangkau_batch_rows"
@@ -240,7 +244,31 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
     A mutation id at or below the client's last applied id is skipped (a retry). A refused
     mutation writes nothing, is reported with its reason, and counts as handled: the client
     keeps it for the user to fix and sends the fix as a new mutation.
+
+    A refusal comes before any write. For the unforeseen (an error of the code, a value
+    the database refuses) the batch runs in a savepoint; if it fails, the batch is applied
+    again with a savepoint per mutation, which undoes the failing mutation alone and
+    refuses it (`server_error`): one bad record must not block a phone's queue. A
+    savepoint per mutation from the start would cost a flush per mutation.
     """
+    if not any(m["mutation_id"] > client.last_mutation_id for m in mutations):
+        return _push(session, registry, client, user, mutations, conflict_model,
+                     now_ms=now_ms, device_time_ms=device_time_ms, careful=False)
+    try:
+        with session.begin_nested():
+            return _push(session, registry, client, user, mutations, conflict_model,
+                         now_ms=now_ms, device_time_ms=device_time_ms, careful=False)
+    except Exception as error:
+        session.info.pop(BATCH_ROWS, None)
+        if _transient(session, error):
+            raise
+    return _push(session, registry, client, user, mutations, conflict_model,
+                 now_ms=now_ms, device_time_ms=device_time_ms, careful=True)
+
+
+def _push(session, registry: dict[str, EntitySpec], client, user, mutations: list[dict],
+          conflict_model, *, now_ms: int | None, device_time_ms: int | None,
+          careful: bool) -> PushResult:
     now_ms = hlc_mod.wall_clock_ms() if now_ms is None else now_ms
     result = PushResult(last_mutation_id=client.last_mutation_id)
     # The batch's rows in one query per entity: the write lock is held, so none can appear
@@ -276,18 +304,70 @@ def push(session, registry: dict[str, EntitySpec], client, user, mutations: list
         mutation = dict(m, hlc=stamp, base=base, node=hlc_mod.node_of(stamp),
                         client_id=client.client_id, author=str(user.id))
         spec = registry[m["entity"]]
-        # No savepoint is needed: apply_one refuses only before it writes anything.
+        if not careful:
+            try:
+                result.conflicts += apply_one(session, spec, user, mutation, conflict_model,
+                                              rows=rows)
+                settle_conflicts(session, conflict_model, user, mutation)
+                result.applied.append(mid)
+            except Refusal as refusal:
+                result.refused.append(refusal.as_dict(mid))
+            last_mutation_id = mid
+            continue
+        absent, held = set(rows.absent), len(rows.held)
         try:
-            result.conflicts += apply_one(session, spec, user, mutation, conflict_model,
-                                          rows=rows)
+            with session.begin_nested():
+                conflicts = apply_one(session, spec, user, mutation, conflict_model,
+                                      rows=rows)
+                settle_conflicts(session, conflict_model, user, mutation)
+            result.conflicts += conflicts
             result.applied.append(mid)
         except Refusal as refusal:
             result.refused.append(refusal.as_dict(mid))
+        except Exception as error:
+            if _transient(session, error):
+                raise
+            rows.absent, rows.held[held:] = absent, []
+            result.refused.append(_server_error(mid, m, error))
         last_mutation_id = mid
     session.info.pop(BATCH_ROWS, None)
     client.last_mutation_id = last_mutation_id
     result.last_mutation_id = last_mutation_id
     return result
+
+
+def _transient(session, error: Exception) -> bool:
+    """An error of the database or its connection, not of this mutation: the whole request
+    fails and the phone retries it (a refusal would set good work aside for good)."""
+    return (isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+            or getattr(error, "connection_invalidated", False)
+            or not session.is_active)
+
+
+def _server_error(mid: int, mutation: dict, error: Exception) -> dict:
+    error_id = uuid.uuid4().hex[:12]
+    # The id in the refusal ties the user's report to this traceback in the log.
+    log.error("sync mutation %s (%s %s) failed, error id %s", mid, mutation["entity"],
+              mutation["id"], error_id, exc_info=error)
+    refusal = Refusal("server_error", f"Terjadi kesalahan di server (kode {error_id}).",
+                      f"Something went wrong on the server (id {error_id}).")
+    return refusal.as_dict(mid) | {"error_id": error_id}
+
+
+def settle_conflicts(session, conflict_model, user, mutation: dict) -> None:
+    """Mark resolved the open conflict entries an applied mutation names in `resolves`:
+    the user chose a value offline and this edit writes it (§18). Only entries of this
+    record and of a field the mutation writes count; the writer may read them, since it
+    may write the record. Others are passed over."""
+    written = mutation.get("fields") or {}
+    for conflict_id in mutation.get("resolves") or ():
+        entry = session.get(conflict_model, conflict_id)
+        if (entry is None or entry.resolved_at is not None
+                or (entry.entity, entry.record_id) != (mutation["entity"], mutation["id"])
+                or entry.field not in written):
+            continue
+        entry.resolved_at = dt.datetime.now(dt.UTC)
+        entry.resolved_by_id = user.id
 
 
 def _own_clocks(session, spec: EntitySpec, record_id: str, node: str, rows) -> list[str]:
@@ -395,12 +475,30 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
     # Nothing of this mutation is in the session yet: a query here may flush the rows of
     # the mutations before it (a new person, say, that this referral names).
     spec.authorize(user, row, values)
+    _authorize_lost(spec, user, row, mutation, after)
     try:
         return _write(session, spec, user, mutation, conflict_model, row, values, after,
                       conflicts, key, rows)
     except Refusal as e:
         raise RuntimeError(f"{spec.name} {mutation['id']}: refused after writing; "
                            "the transaction must not commit") from e
+
+
+def _authorize_lost(spec: EntitySpec, user, row, mutation: dict, after: dict) -> None:
+    """A write that lost the merge (its clock is older) still reaches the conflict log,
+    where a user may later choose it: the writer must have had the right to make it. So the
+    record as the writer meant it is authorised too, not only the merged one, which holds
+    the stored value of each field the write lost."""
+    sent = mutation.get("fields") or {}
+    lost = [name for name, value in sent.items() if not merge.same_value(after[name], value)]
+    if row is None or not lost:
+        return
+    try:
+        meant = spec.load(merge.plain_fields(after) | {name: sent[name] for name in lost},
+                          False)
+    except ValidationError as e:
+        raise Refusal("invalid", "Data tidak valid.", "Invalid data.", fields=e.messages) from None
+    spec.authorize(user, row, meant)
 
 
 def _write(session, spec: EntitySpec, user, mutation: dict, conflict_model, row, values: dict,
@@ -469,11 +567,16 @@ class PullResult:
     cursor: int
     more: bool
     reset: str | None = None
+    # The high-water mark when the full download this page belongs to began: the client
+    # sends it back with the next page (docs/sync-protocol.md §12).
+    snapshot: int | None = None
+    removed: list[dict] = dc_field(default_factory=list)
 
 
 def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int,
          conflict_spec: EntitySpec | None = None,
-         pull_only: tuple[EntitySpec, ...] = ()) -> PullResult:
+         pull_only: tuple[EntitySpec, ...] = (), *, snapshot: int | None = None,
+         exit_model=None) -> PullResult:
     """The changes after `cursor` that the user may read, oldest first, up to `limit`;
     besides the registry's entities, the conflicts and the `pull_only` entities (read-only
     records of the server, sent without merge bookkeeping).
@@ -481,12 +584,17 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     Reads only up to the committed high-water mark: every change at or below it is
     committed (writers commit in sequence order), so the new cursor never skips one.
     """
-    if 0 < cursor < sequence.purged_below(session):
-        return PullResult([], 0, False, reset="cursor_expired")
     top = sequence.high_water(session)
-    if cursor > top:
+    if cursor > top or (snapshot is not None and snapshot > top):
         # A cursor from the future: the server's data was restored from a backup.
         return PullResult([], 0, False, reset="cursor_ahead")
+    purged = sequence.purged_below(session)
+    # A full download (cursor 0, then the pages of the same download) holds no record
+    # deleted before it began: only tombstones made after its start matter to it, and
+    # those are kept while purged_below stays at or below snapshot + 1.
+    in_download = snapshot is not None and cursor <= snapshot and purged <= snapshot + 1
+    if 0 < cursor < purged and not in_download:
+        return PullResult([], 0, False, reset="cursor_expired")
     specs = [*registry.values(), *([conflict_spec] if conflict_spec else []), *pull_only]
     # SQLite has no statistics to tell that a short run of sequence numbers is narrower
     # than a scope: it would read a desa's whole history to sort it. For a short run, say
@@ -512,7 +620,56 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     more = len(candidates) > limit
     new_cursor = page[-1][0] if more else top
     changes = [_change(spec, row) for _, spec, row in page]
-    return PullResult(changes, new_cursor, more)
+    if more:
+        snapshot = top if cursor == 0 else snapshot
+    else:
+        snapshot = None
+    removed = []
+    if cursor > 0 and exit_model is not None:
+        removed = removals(session, registry, user, exit_model, cursor, new_cursor)
+    return PullResult(changes, new_cursor, more, snapshot=snapshot, removed=removed)
+
+
+def exit_scopes(user) -> list[str]:
+    """The scopes whose exits concern a user: their desa, their organisation, their
+    community group."""
+    scopes = []
+    if user.desa_code:
+        scopes.append(f"desa:{user.desa_code}")
+    if user.organisation_id is not None:
+        scopes.append(f"organisation:{user.organisation_id}")
+    if user.community_group_id is not None:
+        scopes.append(f"group:{user.community_group_id}")
+    return scopes
+
+
+def removals(session, registry: dict[str, EntitySpec], user, exit_model, after: int,
+             upto: int) -> list[dict]:
+    """The records that left the user's scope in (after, upto] and that the user can no
+    longer read: the phone drops them (docs/sync-protocol.md §12)."""
+    scopes = exit_scopes(user)
+    if not scopes:
+        return []
+    exits = session.execute(
+        sa.select(exit_model.entity, exit_model.record_id)
+        .where(exit_model.change_seq > after, exit_model.change_seq <= upto,
+               exit_model.scope.in_(scopes))
+        .order_by(exit_model.change_seq)
+    ).all()
+    by_table = {spec.model.__tablename__: spec for spec in registry.values()}
+    wanted: dict[str, list[str]] = {}
+    for table, record_id in exits:
+        if table in by_table and record_id not in wanted.get(table, []):
+            wanted.setdefault(table, []).append(record_id)
+    removed = []
+    for table, ids in wanted.items():
+        spec = by_table[table]
+        still = set(session.execute(
+            sa.select(spec.model.id).where(spec.model.id.in_(ids), spec.readable(user))
+        ).scalars())
+        removed.extend({"entity": spec.name, "id": record_id, "reason": "scope_left"}
+                       for record_id in ids if record_id not in still)
+    return removed
 
 
 def _change(spec: EntitySpec, row) -> dict:
@@ -535,7 +692,7 @@ def server_clock(now_ms: int | None = None) -> dict:
 
 def sync(session, registry, user, request: dict, *, client_model, conflict_model,
          conflict_spec: EntitySpec | None = None, pull_only: tuple[EntitySpec, ...] = (),
-         now_ms: int | None = None) -> dict:
+         now_ms: int | None = None, exit_model=None) -> dict:
     """One round trip: push the client's mutations, then pull, in the caller's transaction."""
     mutations = validate_batch(registry, request["mutations"])
     if mutations or session.get(client_model, request["client_id"]) is None:
@@ -590,9 +747,9 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
         page = PullResult([], 0, False, reset="scope_changed")
     else:
         page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec,
-                    pull_only)
+                    pull_only, snapshot=request.get("snapshot"), exit_model=exit_model)
     response.update({"changes": page.changes, "cursor": page.cursor, "more": page.more,
-                     "reset": page.reset})
+                     "reset": page.reset, "snapshot": page.snapshot, "removed": page.removed})
     return response
 
 

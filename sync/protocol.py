@@ -1,5 +1,8 @@
 """The wire format of POST /api/sync: envelope schemas, limits and the protocol version."""
 
+import math
+import re
+
 from marshmallow import EXCLUDE
 from marshmallow import RAISE
 from marshmallow import Schema
@@ -23,8 +26,85 @@ MAX_CLOCK_SKEW_MS = hlc.MAX_SKEW_MS
 # Bounds of device_time_ms and offset_ms: what an HLC's wall time can hold.
 MAX_TIME_MS = hlc.MAX_WALL
 
+# Values a JSON body may carry (every body, sync and REST: docs/sync-protocol.md §20):
+# PostgreSQL stores no NUL in text, UTF-8 has no lone surrogate, BIGINT holds 64 bits.
+MAX_JSON_DEPTH = 16
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+VALUE_PROBLEMS = {
+    "nul": ("Teks tidak boleh berisi karakter NUL (\\u0000).",
+            "Text must not contain a NUL character (\\u0000)."),
+    "surrogate": ("Teks berisi karakter yang tidak valid (surrogate Unicode tanpa pasangan).",
+                  "Text contains an invalid character (an unpaired Unicode surrogate)."),
+    "integer": ("Bilangan bulat harus antara -2^63 dan 2^63-1.",
+                "Integers must be between -2^63 and 2^63-1."),
+    "number": ("Angka harus terhingga.", "Numbers must be finite."),
+    "depth": (f"Bersarang terlalu dalam: paling banyak {MAX_JSON_DEPTH} tingkat.",
+              f"Nested too deeply: at most {MAX_JSON_DEPTH} levels."),
+}
+
+
+def bad_values(data, max_depth: int = MAX_JSON_DEPTH, limit: int = 100) -> list[tuple]:
+    """Where a parsed JSON body holds a value no field may take: [(path, problem)], the
+    path a tuple of keys and list indexes, the problem a key of VALUE_PROBLEMS (a key that
+    is itself bad is named by its own path). Empty when the body is fine."""
+    problems: list[tuple] = []
+    stack = [((), data, 1)]
+    while stack and len(problems) < limit:
+        path, value, depth = stack.pop()
+        if isinstance(value, str):
+            found = _BAD_CHARS.search(value)
+            if found:
+                problems.append((path, "nul" if found.group() == "\x00" else "surrogate"))
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                problems.append((path, "integer"))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append((path, "number"))
+        elif isinstance(value, dict | list):
+            if depth > max_depth:
+                problems.append((path, "depth"))
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in reversed(list(items)):
+                stack.append((path + (key,), key if _bad_key(key) else item, depth + 1))
+    return problems
+
+
+def _bad_key(key) -> bool:
+    return isinstance(key, str) and _BAD_CHARS.search(key) is not None
+
+
+def nested_messages(problems: list[tuple], message) -> dict:
+    """The problems as marshmallow-style nested messages: {"a": {"b": [message(problem)]}}."""
+    out: dict = {}
+    for path, problem in problems:
+        node = out
+        # A bad key is named escaped: the answer itself must be valid UTF-8 JSON.
+        keys = [_BAD_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", k) if isinstance(k, str)
+                else k for k in path]
+        keys = keys or ["_schema"]
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            entry = node.setdefault(keys[-1], [])
+            if isinstance(entry, list):
+                entry.append(message(problem))
+    return out
+
+
 HLC_PATTERN = rf"^\d{{15}}-\d{{5}}-[A-Za-z0-9_.:-]{{1,{hlc.MAX_NODE_LEN}}}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+# How many conflict entries one mutation may settle (a record has few fields).
+MAX_RESOLVES = 40
 
 
 class MutationSchema(Schema):
@@ -49,6 +129,11 @@ class MutationSchema(Schema):
     # ms, as estimated from an earlier answer (§15). Present: hlc is in server time.
     offset_ms = fields.Integer(strict=True, load_default=None, allow_none=True,
                                validate=validate.Range(min=-MAX_TIME_MS, max=MAX_TIME_MS))
+    # Conflict entries of this record's fields that this edit settles: the user chose a
+    # value offline (§18). Marked resolved when the mutation is applied.
+    resolves = fields.List(fields.String(validate=validate.Regexp(UUID_PATTERN)),
+                           load_default=None, allow_none=True,
+                           validate=validate.Length(max=MAX_RESOLVES))
 
 
 class SyncRequestSchema(Schema):
@@ -68,6 +153,9 @@ class SyncRequestSchema(Schema):
     # The device's clock (ms since the epoch) when it sent the request (§15).
     device_time_ms = fields.Integer(strict=True, load_default=None, allow_none=True,
                                     validate=validate.Range(min=0, max=MAX_TIME_MS))
+    # The `snapshot` of the previous answer, while a full download goes on (§12).
+    snapshot = fields.Integer(load_default=None, allow_none=True, strict=True,
+                              validate=validate.Range(min=0))
 
     @validates_schema
     def _increasing_ids(self, data, **kwargs):
@@ -100,6 +188,8 @@ class RefusedSchema(Schema):
     reason = fields.String()
     message = fields.Nested(MessagePairSchema)
     fields_ = fields.Dict(data_key="fields")
+    error_id = fields.String(metadata={
+        "description": "With server_error: the id of the fault in the server log."})
 
 
 class ClampedSchema(Schema):
@@ -122,6 +212,12 @@ class ChangeSchema(Schema):
     derived = fields.Dict(metadata={"description": "Fields the server sets (status, ...)."})
 
 
+class RemovedSchema(Schema):
+    entity = fields.String()
+    id = fields.String()
+    reason = fields.String(metadata={"description": "scope_left"})
+
+
 class SyncResponseSchema(Schema):
     protocol = fields.Integer()
     last_mutation_id = fields.Integer()
@@ -136,3 +232,8 @@ class SyncResponseSchema(Schema):
     reset = fields.String(allow_none=True, metadata={
         "description": "cursor_expired, cursor_ahead or scope_changed: drop local data, "
                        "pull again from cursor 0."})
+    snapshot = fields.Integer(allow_none=True, metadata={
+        "description": "While a full download has more pages: send it back with the "
+                       "next request."})
+    removed = fields.List(fields.Nested(RemovedSchema), metadata={
+        "description": "Records that left the user's scope: drop them from the phone."})

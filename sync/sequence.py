@@ -9,8 +9,12 @@ committed high-water mark can therefore never skip a number that commits later
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.orm import object_session
+from sqlalchemy.orm.attributes import flag_modified
 
 COUNTERS = sa.table("sync_counters", sa.column("name", sa.String),
                     sa.column("value", sa.BigInteger))
@@ -68,11 +72,18 @@ def set_purged_below(session, value: int) -> None:
 
 
 _synced_classes: tuple[type, ...] = ()
+# The conflict log (entries follow their record into a scope) and the table of exits (what
+# left a scope), when installed.
+_conflict_model: type | None = None
+_exit_model: type | None = None
 
 
 def _stamp(session, flush_context, instances):
+    if _exit_model is not None:
+        _record_exits(session)
+    numbered = _synced_classes + ((_exit_model,) if _exit_model is not None else ())
     rows = [obj for obj in list(session.new) + list(session.dirty)
-            if isinstance(obj, _synced_classes)
+            if isinstance(obj, numbered)
             and (obj in session.new or session.is_modified(obj))]
     if not rows:
         return
@@ -81,14 +92,20 @@ def _stamp(session, flush_context, instances):
         obj.change_seq = first + offset
 
 
-def install(session_class: type, synced_classes: tuple[type, ...]) -> None:
+def install(session_class: type, synced_classes: tuple[type, ...], *,
+            conflict_model: type | None = None, exit_model: type | None = None) -> None:
     """Stamp every new or changed row of `synced_classes` with the next change sequence.
 
     Any write path (a sync push, an API view, a CLI command) then feeds the pull cursor
-    the same way, and none can forget it. Installing twice changes nothing.
+    the same way, and none can forget it. With `conflict_model`, a touched record's
+    conflict entries are sent again with it; with `exit_model`, a change of a column
+    marked `info={"scope": kind}` records the exit of the row and the rows related to it
+    from the former scope (see scope_exits). Installing twice changes nothing.
     """
-    global _synced_classes
+    global _synced_classes, _conflict_model, _exit_model
     _synced_classes = tuple(synced_classes)
+    _conflict_model = conflict_model
+    _exit_model = exit_model
     if not event.contains(session_class, "before_flush", _stamp):
         event.listen(session_class, "before_flush", _stamp)
 
@@ -98,8 +115,101 @@ def touch(rows) -> None:
 
     Used when a record enters someone's scope through another record (a person through a
     new referral, a referral's history through a forward): their cursor is already past it.
+    The rows' conflict entries come with them: whoever may read a record reads its
+    conflicts, so they enter the scope at the same moment.
     """
-    from sqlalchemy.orm.attributes import flag_modified
-
+    rows = [row for row in rows if row is not None]
     for row in rows:
         flag_modified(row, "change_seq")
+    ids = {row.id for row in rows if isinstance(getattr(row, "id", None), str)}
+    session = object_session(rows[0]) if rows else None
+    if _conflict_model is None or not ids or session is None:
+        return
+    model = _conflict_model
+    # Read as stored: a flush here would stamp the touched rows one flush early.
+    with session.no_autoflush:
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            entries = session.execute(
+                sa.select(model).where(model.record_id.in_(ordered[start:start + 500]))
+            ).scalars()
+            for entry in entries:
+                flag_modified(entry, "change_seq")
+
+
+@functools.cache
+def scope_columns(model) -> dict[str, str]:
+    """The columns of a model that decide who reads its rows: {attribute: scope kind}."""
+    mapper = sa.inspect(model)
+    return {attr.key: attr.columns[0].info["scope"] for attr in mapper.column_attrs
+            if "scope" in attr.columns[0].info}
+
+
+def _record_exits(session) -> None:
+    for row in list(session.dirty):
+        if not isinstance(row, _synced_classes):
+            continue
+        for key, kind in scope_columns(type(row)).items():
+            history = sa.inspect(row).attrs[key].history
+            if not history.deleted or history.deleted[0] is None:
+                continue
+            if history.deleted[0] == getattr(row, key):
+                continue
+            scope = f"{kind}:{history.deleted[0]}"
+            related = scope_exits(session, row)
+            for left in related:
+                session.add(_exit_model(entity=left.__tablename__, record_id=left.id,
+                                        scope=scope))
+            # The same rows, with their conflict entries, enter the new scope: their numbers
+            # are behind its phones' cursors.
+            touch(related)
+
+
+def scope_exits(session, row) -> list:
+    """The row and the synced rows read through it, which leave a scope with it: the rows
+    that point to it (a person's consents and plans; a referral's events), the row it
+    points to with the rows that point to that one (a referral's person, and the person's
+    consents and plans). Rows with a scope of their own (a person's other referrals) are
+    not read through it and stay out: naming them would tell a reader that they exist.
+    Whoever can still read one of these rows keeps it: the pull checks each against the
+    reader's scope."""
+    found = {(type(row), row.id): row}
+    with session.no_autoflush:
+        for child in _pointing_to(session, row):
+            found.setdefault((type(child), child.id), child)
+        for parent in _pointed_to(session, row):
+            found.setdefault((type(parent), parent.id), parent)
+            for child in _pointing_to(session, parent):
+                found.setdefault((type(child), child.id), child)
+    return list(found.values())
+
+
+def _synced_mappers(model) -> list:
+    return [m for m in model.registry.mappers if issubclass(m.class_, _synced_classes)]
+
+
+def _pointing_to(session, row) -> list:
+    table = type(row).__table__
+    out = []
+    for mapper in _synced_mappers(type(row)):
+        if scope_columns(mapper.class_):
+            continue
+        for column in mapper.local_table.columns:
+            if any(fk.column.table is table for fk in column.foreign_keys):
+                out.extend(session.execute(
+                    sa.select(mapper.class_).where(column == row.id)).scalars())
+    return out
+
+
+def _pointed_to(session, row) -> list:
+    classes = {m.local_table: m.class_ for m in _synced_mappers(type(row))}
+    out = []
+    for column in type(row).__table__.columns:
+        for fk in column.foreign_keys:
+            target = classes.get(fk.column.table)
+            value = getattr(row, column.key, None)
+            if target is not None and value is not None and target is not type(row):
+                parent = session.get(target, value)
+                if parent is not None:
+                    out.append(parent)
+    return out

@@ -43,6 +43,9 @@ class Phone:
         self.conflicts: dict[str, dict] = {}
         # Mutations the server named (refused, or a per-mutation 422): id -> what it said.
         self.set_aside: dict[int, dict] = {}
+        # The snapshot of a full download under way, sent back with its next page.
+        self.snapshot = None
+        self.removed: list[dict] = []
 
     def new_id(self) -> str:
         if self.rng is None:
@@ -86,8 +89,11 @@ class Phone:
         return change["derived"]["status"] if change else None
 
     def body(self, pull_limit=1000):
-        return {"client_id": self.client_id, "cursor": self.cursor,
+        body = {"client_id": self.client_id, "cursor": self.cursor,
                 "mutations": self.outbox, "pull_limit": pull_limit}
+        if self.snapshot is not None:
+            body["snapshot"] = self.snapshot
+        return body
 
     def sync(self, pull_limit=1000, expect=200, gzip_body=False):
         """One round trip; applies the answer as the real client does."""
@@ -126,6 +132,7 @@ class Phone:
             self.records.clear()
             self.conflicts.clear()
             self.cursor = 0
+            self.snapshot = None
             return
         for change in answer["changes"]:
             if change["entity"] == "conflicts":
@@ -136,14 +143,20 @@ class Phone:
                 for stamp in change["record"].get("_clocks", {}).values():
                     self.clock = hlc.receive(self.clock or hlc.now(self.node, wall_ms=0),
                                              stamp, wall_ms=self.wall_ms)
+        for gone in answer.get("removed", []):
+            # As the app does: the record and its conflicts leave the phone.
+            self.records.pop((gone["entity"], gone["id"]), None)
+            self.conflicts = {k: c for k, c in self.conflicts.items()
+                              if c["record_id"] != gone["id"]}
+            self.removed.append(gone)
         self.cursor = answer["cursor"]
+        self.snapshot = answer.get("snapshot")
 
     def set_aside_named(self, error: dict, sent: list[dict]) -> bool:
         """THE RULE of a 422 (§11): if it names mutations of this batch by id, move them
         out of the outbox for the user; True if it did. Any other 422 names none."""
         named = (error.get("fields") or {}).get("mutations")
-        per_mutation = error.get("code") == "invalid_batch" or str(
-            (error.get("message") or {}).get("en", "")).startswith("Some changes are invalid")
+        per_mutation = error.get("code") == "invalid_batch"
         ids = {m["mutation_id"] for m in sent}
         if not per_mutation or not isinstance(named, dict) or not named or not all(
                 key.isdecimal() and int(key) in ids for key in named):

@@ -115,3 +115,51 @@ def test_a_visit_for_a_group_of_another_desa_is_refused_on_both_paths(client, ma
     assert refused["fields"] == online.get_json()["error"]["fields"]
     assert db.session.execute(sa.select(sa.func.count()).select_from(OutreachVisit)
                               ).scalar_one() == 0
+
+
+PERSON = {"name": "Nurhayati", "sex": "P", "birth_date": "1995-07-17", "desa_code": DESA_A,
+          "migration_status": "purna_pmi", "lawful_basis": "persetujuan",
+          "consent": {"purposes": ["pencatatan", "rujukan_ltsa"], "notice_version": "1",
+                      "method": "centang", "given_at": "2026-11-01T03:00:00+00:00"}}
+REFERRAL = {"services": ["pengaduan_kasus"], "reason": "Gaji tidak dibayar",
+            "case_category": "gaji_tidak_dibayar", "urgency": "segera"}
+
+# (case, role of the phone, its edit, whether the role may make it). The phone edits a
+# referral offline, an officer then changes the same field online: the phone's write is
+# older and loses the merge, but it would reach the conflict log, where anyone may later
+# choose it. So the writer's right to make it is checked as if it had won.
+LOST_WRITES = [
+    ("the desk's reason of a referral", "ltsa", {"reason": "diubah meja LTSA"}, False),
+    ("another officer's reason of a referral", "officer", {"reason": "diubah HP kedua"}, True),
+]
+
+
+def test_a_write_that_loses_the_merge_needs_the_right_to_make_it(client, make_account,
+                                                                  subtests):
+    for case, role, edit, allowed in LOST_WRITES:
+        with subtests.test(case):
+            officer = make_account("officer")
+            person = client.post("/api/persons", json=PERSON, headers=officer.headers)
+            referral = client.post("/api/referrals", headers=officer.headers,
+                                   json=REFERRAL | {"person_id": person.get_json()["id"]})
+            referral_id = referral.get_json()["id"]
+            account = make_account(role)
+            # Ten seconds behind (well inside the allowed skew): the edit is older than
+            # the officer's online edit that follows it.
+            phone = Phone(client, account, wall_ms=hlc.wall_clock_ms() - 10_000)
+            phone.sync_all()
+            phone.edit("referrals", referral_id, edit)
+            online = client.patch(f"/api/referrals/{referral_id}", headers=officer.headers,
+                                  json={"reason": "diubah perangkat di web"})
+            assert online.status_code == 200, online.get_json()
+            logged = db.session.execute(sa.select(sa.func.count()).select_from(ConflictEntry)
+                                        ).scalar_one()
+            answer = phone.sync()
+            count = db.session.execute(sa.select(sa.func.count()).select_from(ConflictEntry)
+                                       ).scalar_one()
+            if allowed:
+                assert (answer["applied"], answer["refused"]) == ([1], []), answer
+                assert count == logged + 1
+            else:
+                assert [r["reason"] for r in answer["refused"]] == ["forbidden"], answer
+                assert count == logged

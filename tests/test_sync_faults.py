@@ -27,11 +27,6 @@ After the run the faults stop and every phone syncs until nothing moves. Then:
   written, every conflict entry names real writes, and every field a delete did not see is
   logged against it.
 
-Two gaps of the server are tolerated, each behind a named flag and reproduced by a strict
-xfail test below that turns red once it is closed: conflicts logged before their record
-entered a desk's scope do not reach the desk's phones, and a record that left a scope stays
-on the phone (docs/sync-protocol.md §22).
-
 A run is a seeded `random.Random` loop, so a failure names its seed and can be run again:
 `JANGKAU_FAULT_SEED=<seed> pytest tests/test_sync_faults.py`. `JANGKAU_FAULT_SYNCS` sets
 the number of syncs per seed.
@@ -94,16 +89,6 @@ DESK_NEXT = {"terkirim": ("diterima", "dijadwalkan"), "diterima": ("dijadwalkan"
 DESK_STATUSES = ("diterima", "dijadwalkan", "dilayani", "dirujuk_lanjut", "selesai",
                  "tidak_hadir")
 PARTNER_STATUSES = ("dilayani", "selesai", "tidak_hadir")
-DESK_ROLES = ("ltsa", "partner")
-# Conflict entries logged before their record entered a desk's scope (a person through a new
-# referral, a referral through a forward) are not sent to the desk's phones; the strict
-# xfail test_conflicts_follow_a_person_into_the_desks_scope turns red when that is fixed:
-# then set this to False and the divergence oracle checks those conflicts too.
-CONFLICTS_STAY_BEHIND_WHEN_A_RECORD_ENTERS_A_SCOPE = True
-# A record that leaves a user's scope stays on that user's phones (docs/sync-protocol.md
-# §22); the strict xfail test_a_referral_forwarded_away_leaves_the_partners_phone turns red
-# when that is fixed: then set this to False.
-RECORDS_LEAVING_A_SCOPE_STAY_ON_PHONES = True
 
 
 def value_for(field: str, k: int):
@@ -180,7 +165,6 @@ class FaultWorld:
         self.syncs = 0
         self.outcomes: Counter = Counter()
         self.actions: Counter = Counter()
-        self.left_behind = 0
         self._reset()
         self.sbmi = db.session.execute(
             sa.select(Organisation.id).where(Organisation.code == "sbmi")).scalar_one()
@@ -450,7 +434,7 @@ class FaultWorld:
         return {"conflicts": len(conflicts), "refused": len(ledger["refused"]),
                 "invalid": sum("problems" in s for p in self.phones for s in p.set_aside.values()),
                 "clamped": len(ledger["clamped"]), "deletes": len(ledger["deletes"]),
-                "applied": sum(ledger["applied"].values()), "left_behind": self.left_behind}
+                "applied": sum(ledger["applied"].values())}
 
     def ledger(self) -> dict:
         """What the server did, from every 200 answer it gave, read by a phone or not."""
@@ -548,13 +532,6 @@ class FaultWorld:
                         sa.select(spec.model).where(spec.readable(user))).scalars():
                     expected[(name, row.id)] = (spec, row)
             left = set(phone.records) - set(expected)
-            if RECORDS_LEAVING_A_SCOPE_STAY_ON_PHONES:
-                # docs/sync-protocol.md §22: a record that left the user's scope stays on
-                # the phone as last pulled. It must still be a record of the server.
-                for name, record_id in left:
-                    assert db.session.get(registry[name].model, record_id) is not None
-                self.left_behind += len(left)
-                left = set()
             assert set(expected) <= set(phone.records) and not left, (
                 who, "missing", set(expected) - set(phone.records), "not readable", left)
             for key, (spec, row) in expected.items():
@@ -567,10 +544,6 @@ class FaultWorld:
             held = {cid: readable.get(cid) for cid in phone.conflicts}
             assert phone.conflicts == held, (who, set(phone.conflicts) - set(readable))
             missing = {cid: c for cid, c in readable.items() if cid not in phone.conflicts}
-            if CONFLICTS_STAY_BEHIND_WHEN_A_RECORD_ENTERS_A_SCOPE and phone.role in DESK_ROLES:
-                # Only conflicts of records that came into the desk's scope through a
-                # referral may be missing (test_conflicts_follow_a_person_into_the_desks_scope).
-                missing = {cid: c for cid, c in missing.items() if c["entity"] == "visits"}
             assert missing == {}, (who, "conflicts missing", missing)
 
     def check_conflict_log(self, registry, ledger: dict, conflicts) -> None:
@@ -648,9 +621,6 @@ def test_phones_on_a_bad_connection_lose_nothing_and_agree(client, make_account)
         assert totals["resets"], totals
 
 
-@pytest.mark.xfail(strict=True, reason="conflict entries do not follow a record into a "
-                   "desk's scope; when fixed, unmark and set "
-                   "CONFLICTS_STAY_BEHIND_WHEN_A_RECORD_ENTERS_A_SCOPE to False")
 def test_conflicts_follow_a_person_into_the_desks_scope(client, make_account):
     """Two officers change a person's address offline; the desk has already synced. When
     the person is referred, the desk's next pull brings the person, and must bring the
@@ -691,9 +661,6 @@ def _status(phone: Phone, referral_id: str, status: str, organisation_id=None) -
     phone.new("referral_events", event)
 
 
-@pytest.mark.xfail(strict=True, reason="a record leaving a scope stays on the phone "
-                   "(protocol §22); when fixed, unmark and set "
-                   "RECORDS_LEAVING_A_SCOPE_STAY_ON_PHONES to False")
 def test_a_referral_forwarded_away_leaves_the_partners_phone(client, make_account):
     """The desk forwards a referral to SBMI, whose phone pulls it with its person and
     history; then the desk forwards it on to another organisation. SBMI's next sync must

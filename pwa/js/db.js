@@ -424,6 +424,7 @@ export async function applySyncAnswer(answer, clientId, offset) {
       await done(s.records.clear());
       await done(s.conflicts.clear());
       await done(s.meta.put(0, 'cursor'));
+      await done(s.meta.put(null, 'snapshot'));
       touched.clear();
       for (const entry of await done(s.outbox.getAll())) touch(entry.entity, entry.id);
       for (const entry of await done(s.refused.getAll())) touch(entry.entity, entry.id);
@@ -452,6 +453,23 @@ export async function applySyncAnswer(answer, clientId, offset) {
       touched.delete(`${change.entity}\u0000${change.id}`);
       await rebuild(s, session, change.entity, change.id, { server: record, derived: change.derived ?? null });
     }
+    // Records that left the user's scope (pushed edits of them were answered above): they
+    // go with their drafts and conflicts, and the sync screen says how many and why.
+    const removed = answer.removed || [];
+    if (removed.length) {
+      const ids = new Set(removed.map((r) => r.id));
+      for (const { entity, id } of removed) {
+        // Without the server's copy only edits still waiting to be sent stay (to be refused).
+        await rebuild(s, session, entity, id, { server: null, derived: null });
+        touched.delete(`${entity}\u0000${id}`);
+        entities.add(entity);
+      }
+      for (const c of await done(s.conflicts.getAll())) if (ids.has(c.record_id)) await done(s.conflicts.delete(c.id));
+      for (const key of await done(s.drafts.getAllKeys())) if (ids.has(String(key).split(':').pop())) await done(s.drafts.delete(key));
+      const before = (await done(s.meta.get('removed'))) || { n: 0 };
+      await done(s.meta.put({ n: before.n + removed.length, reason: removed[0].reason, at: new Date().toISOString() }, 'removed'));
+      entities.add('conflicts');
+    }
     for (const [entity, id] of touched.values()) {
       entities.add(entity);
       await rebuild(s, session, entity, id);
@@ -461,6 +479,8 @@ export async function applySyncAnswer(answer, clientId, offset) {
     if (seen && (!last || seen > last)) last = last ? receive(last, seen, wall) : hlcNow(session.node, seen, wall);
     if (last) await done(s.meta.put(last, 'hlc'));
     await done(s.meta.put(answer.cursor, 'cursor'));
+    // A full download under way: its next page is asked with this snapshot.
+    await done(s.meta.put(answer.snapshot ?? null, 'snapshot'));
     return { entities: [...entities], reset: null };
   });
 }

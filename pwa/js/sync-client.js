@@ -111,7 +111,7 @@ async function rounds() {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const sent = (await db.listOutbox()).slice(0, pushLimit);
       const sentAt = Date.now();
-      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT, device_time_ms: sentAt };
+      const body = { protocol: PROTOCOL, client_id: session.clientId, cursor: (await db.getMeta('cursor')) || 0, mutations: sent.map(wire), pull_limit: PULL_LIMIT, device_time_ms: sentAt, snapshot: (await db.getMeta('snapshot')) ?? null };
       let answer;
       try {
         answer = checkSyncAnswer(await request('POST', '/api/sync', body, session.token, { gzip: true, timeoutMs: 60000 }));

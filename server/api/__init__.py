@@ -15,5 +15,10 @@ from . import persons  # noqa: E402,F401
 from . import push  # noqa: E402,F401
 from . import referrals  # noqa: E402,F401
 from . import regions  # noqa: E402,F401
+from . import reports  # noqa: E402,F401
 from . import sync  # noqa: E402,F401
 from . import visits  # noqa: E402,F401
+from .util import check_request_text  # noqa: E402
+
+# Every request's query string and path parameters, as every JSON body (util.json_body).
+api_bp.before_request(check_request_text)

@@ -4,8 +4,6 @@ Every read of personal data and every change is written to the audit log in the 
 transaction (UU PDP Pasal 31). Persons are archived, never deleted.
 """
 
-import difflib
-
 import sqlalchemy as sa
 from flask import g
 
@@ -15,6 +13,7 @@ from .. import identity
 from .. import scopes
 from .. import sync_registry
 from ..domain import consents
+from ..domain import duplicates
 from ..domain import persons
 from ..domain.common import adults_born_by
 from ..domain.common import today
@@ -59,9 +58,6 @@ from .util import paginate
 from .util import query_args
 from .util import replayed
 from .util import seen_version
-
-# How alike two names must be (difflib ratio) to be offered as the same person.
-NAME_SIMILARITY = 0.8
 
 
 def person_warnings(user: User, person: Person) -> list[dict]:
@@ -171,11 +167,8 @@ def find_duplicates():
         select = sa.select(Person).where(readable, Person.birth_date == args["birth_date"])
         if "desa_code" in args:
             select = select.where(Person.desa_code == args["desa_code"])
-        wanted = " ".join(args["name"].lower().split())
         for person in db.session.execute(select).scalars():
-            name = " ".join(person.name.lower().split())
-            if (wanted in name or name in wanted or difflib.SequenceMatcher(
-                    None, wanted, name).ratio() >= NAME_SIMILARITY):
+            if duplicates.similar_names(args["name"], person.name):
                 found.setdefault(person.id, (person, "name_birth_date"))
     audit.record("read", "person", None, {"ids": list(found), "by": "duplicates"})
     db.session.commit()

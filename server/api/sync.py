@@ -23,6 +23,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import ConflictEntry
 from ..models import SyncClient
+from ..models import SyncExit
 from ..sync_registry import build_registry
 from ..sync_registry import conflict_spec
 from ..sync_registry import pull_only_specs
@@ -30,6 +31,8 @@ from ..validation import Bilingual
 from ..validation import bilingual_fields
 from . import api_bp
 from .openapi import doc
+from .util import too_deep
+from .util import value_problems
 
 # Responses smaller than this are not worth compressing.
 GZIP_MIN_BYTES = 1024
@@ -57,10 +60,17 @@ def _request_json() -> dict:
             raise ApiError(413, f"Data terlalu besar: maksimal {MAX_BODY_BYTES} byte "
                                 "setelah dibuka.",
                            f"Too large: at most {MAX_BODY_BYTES} bytes once decompressed.")
+        # A stream cut short (no trailer: the CRC and length were never checked) or
+        # followed by anything is not the body that was sent.
+        if not inflater.eof or inflater.unused_data:
+            raise ApiError(400, "Isi gzip terpotong atau rusak.",
+                           "The gzip body is truncated or corrupt.")
     if not request.mimetype == "application/json":
         raise ApiError(415)
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "Isi permintaan bukan JSON yang valid.",
                        "The body is not valid JSON.") from None
@@ -78,6 +88,10 @@ def sync_round_trip():
     """Push the outbox and pull the changes since the cursor, in one transaction."""
     started = time.perf_counter()
     raw = _request_json()
+    problems = value_problems(raw)
+    if problems:
+        # Named by mutation id, like any other invalid mutation: the app sets it aside.
+        raise _by_mutation_id(ValidationError(problems), raw)
     try:
         data = sync_request_schema.load(raw)
     except ValidationError as e:
@@ -86,7 +100,7 @@ def sync_round_trip():
     try:
         response = engine.sync(db.session, registry, g.user, data, client_model=SyncClient,
                                conflict_model=ConflictEntry, conflict_spec=conflicts,
-                               pull_only=pull_only_specs())
+                               pull_only=pull_only_specs(), exit_model=SyncExit)
     except engine.BatchInvalid as e:
         db.session.rollback()
         raise _invalid_batch(e.errors) from None
@@ -98,7 +112,7 @@ def sync_round_trip():
             for mid in e.mutation_ids}) from None
     except engine.ClientMismatch:
         db.session.rollback()
-        raise ApiError(409, "client_id ini milik akun lain; keluar lalu masuk lagi.",
+        raise ApiError("client_mismatch", "client_id ini milik akun lain; keluar lalu masuk lagi.",
                        "This client_id belongs to another account; log out and in again."
                        ) from None
     for refusal in response["refused"]:
@@ -113,8 +127,9 @@ def sync_round_trip():
 
 
 def _invalid_batch(errors: dict) -> ApiError:
-    return ApiError(422, "Sebagian perubahan tidak valid; tidak ada yang disimpan. "
-                         "Pisahkan perubahan yang disebut lalu kirim sisanya.",
+    return ApiError("invalid_batch",
+                    "Sebagian perubahan tidak valid; tidak ada yang disimpan. "
+                    "Pisahkan perubahan yang disebut lalu kirim sisanya.",
                     "Some changes are invalid; nothing was saved. Set the named "
                     "mutations aside and send the rest.",
                     fields=bilingual_fields({"mutations": errors}))

@@ -4,9 +4,15 @@ import sqlalchemy as sa
 from flask import current_app
 from flask import request
 
+from sync.protocol import VALUE_PROBLEMS
+from sync.protocol import bad_values
+from sync.protocol import nested_messages
+
 from .. import scopes
 from ..errors import ApiError
 from ..extensions import db
+from ..validation import Bilingual
+from ..validation import bilingual_fields
 
 PAGING_ARGS = ("page", "per_page")
 
@@ -15,13 +21,44 @@ def json_body() -> dict:
     """The request's JSON object, or a bilingual 400/415 naming what is wrong."""
     if not request.is_json:
         raise ApiError(415)
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise too_deep() from None
     if data is None:
         raise ApiError(400, "Isi permintaan bukan JSON yang valid.", "The body is not valid JSON.")
     if not isinstance(data, dict):
         raise ApiError(400, "Isi permintaan harus berupa objek JSON.",
                        "The body must be a JSON object.")
+    problems = value_problems(data)
+    if problems:
+        raise ApiError("invalid", fields=bilingual_fields(problems))
     return data
+
+
+def value_problems(data) -> dict | None:
+    """The values of a JSON body that no field may take (sync.protocol.bad_values), as
+    nested bilingual messages by field; None when there are none."""
+    problems = bad_values(data)
+    if not problems:
+        return None
+    return nested_messages(problems, lambda problem: Bilingual(*VALUE_PROBLEMS[problem]))
+
+
+def check_request_text() -> None:
+    """Query strings and path parameters hold no text a field may not take (a NUL, which
+    PostgreSQL refuses): a 422 naming the parameter, before any view reads it."""
+    given = [*request.args.items(multi=True), *(request.view_args or {}).items()]
+    problems = {name: [Bilingual(*VALUE_PROBLEMS[problem]) for _, problem in bad_values(value)]
+                for name, value in given if isinstance(value, str) and bad_values(value)}
+    if problems:
+        raise ApiError("invalid", fields=bilingual_fields(problems))
+
+
+def too_deep() -> ApiError:
+    """A body nested beyond what the JSON parser follows: it cannot name a field."""
+    return ApiError(400, "Isi permintaan bersarang terlalu dalam.",
+                    "The body is nested too deeply.")
 
 
 def paging() -> tuple[int, int]:

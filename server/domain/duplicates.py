@@ -16,6 +16,7 @@ refuse it, and only the moves of an authorised merge in progress pass (`merge_mo
 
 from __future__ import annotations
 
+import difflib
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -45,9 +46,23 @@ MOVED = (("consents", Consent), ("migration_plans", MigrationPlan), ("referrals"
 _MERGING = "jangkau_merging"
 
 
+# How alike two names must be (difflib's ratio) to be taken for the same person: a letter
+# typed differently ("Siti Nurhasanah" / "Siti Nurhasana") still matches.
+NAME_SIMILARITY = 0.8
+
+
 def folded(name: str | None) -> str:
     """A name as compared for a match: case and runs of spaces do not count."""
     return " ".join((name or "").casefold().split())
+
+
+def similar_names(name: str | None, other: str | None) -> bool:
+    """The one rule of when two names may be one person's: one holds the other (a name
+    written in full and shortened), or they differ by a few letters."""
+    a, b = folded(name), folded(other)
+    if not a or not b:
+        return False
+    return a in b or b in a or difflib.SequenceMatcher(None, a, b).ratio() >= NAME_SIMILARITY
 
 
 def match_of(person: Person, other: Person) -> str | None:
@@ -56,7 +71,7 @@ def match_of(person: Person, other: Person) -> str | None:
         return "nik"
     if (person.birth_date is not None and person.birth_date == other.birth_date
             and person.desa_code == other.desa_code
-            and folded(person.name) == folded(other.name)):
+            and similar_names(person.name, other.name)):
         return "name_birth_date"
     return None
 

@@ -18,7 +18,6 @@ from server.schemas.records import today as schemas_today
 from tests.browser.ui_helpers import IDB_COUNTS
 from tests.browser.ui_helpers import IDB_RECORDS_TEXT
 from tests.browser.ui_helpers import accept_consent
-from tests.browser.ui_helpers import batch_refusals_by_code
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import new_visit
 from tests.browser.ui_helpers import sync_now
@@ -256,7 +255,6 @@ def test_logout_warns_about_unsent_edits_and_clears_the_phone(context, page):
 
 @pytest.mark.browser
 def test_a_refused_edit_is_shown_fixed_and_dismissed(page):
-    batch_refusals_by_code(page)
     login(page, "perangkat.uji")
     # A visit dated in the future, which the form would not let through, straight into the outbox.
     page.evaluate("""async () => {

@@ -11,7 +11,6 @@ from server.models import SyncClient
 from tests.browser.conftest import DESA_A
 from tests.browser.conftest import log_in
 from tests.browser.conftest import wait_for_worker
-from tests.browser.ui_helpers import batch_refusals_by_code
 
 pytestmark = pytest.mark.browser
 
@@ -112,7 +111,6 @@ def test_retry_after_a_lost_answer_leaves_one_row(page, live_server):
 
 
 def test_invalid_mutation_is_set_aside_and_the_rest_is_sent(page, live_server):
-    batch_refusals_by_code(page)
     page.goto("/")
     log_in(page, "perangkat.uji")
     bad, good = str(uuid.uuid4()), str(uuid.uuid4())

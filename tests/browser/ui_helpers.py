@@ -1,6 +1,5 @@
 """Steps the screen tests share: log in through the form, wait for sync, read IndexedDB."""
 
-import json
 import re
 
 from playwright.sync_api import Page
@@ -47,23 +46,6 @@ def login(page: Page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Kata sandi").fill(password)
     page.get_by_role("button", name="Masuk").click()
     expect(page.locator("#st-visits")).to_be_visible()
-
-
-def batch_refusals_by_code(page: Page) -> None:
-    """/api/sync as docs/sync-protocol.md §11 answers it: a whole-batch 422 naming mutations
-    by id carries error.code "invalid_batch", which is what the app decides by (the code is
-    filled in here where a server's answer lacks it)."""
-
-    def with_code(route):
-        response = route.fetch()
-        body = response.json() if response.status == 422 else None
-        if not body:
-            route.fulfill(response=response)
-            return
-        body["error"].setdefault("code", "invalid_batch")
-        route.fulfill(status=422, content_type="application/json", body=json.dumps(body))
-
-    page.route("**/api/sync", with_code)
 
 
 def wait_controlled(page: Page) -> None:

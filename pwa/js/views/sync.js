@@ -1,6 +1,6 @@
 /** Sinkronisasi: the truth about sync in full, "Sinkronkan sekarang", and the refused edits. */
 
-import { listOutbox, listRefused, dismissRefused, getRecord, saveEdit } from '../db.js';
+import { listOutbox, listRefused, dismissRefused, getRecord, saveEdit, getMeta, setMeta } from '../db.js';
 import { syncNow, getStatus } from '../sync-client.js';
 import { t, formatTime, serverText } from '../i18n.js';
 import { h, setTitle, go, button, actions, notice, onData } from '../ui.js';
@@ -41,7 +41,7 @@ export async function render(main) {
   main.append(box, actions(now));
   const draw = async () => {
     const s = getStatus();
-    const [outbox, refused] = await Promise.all([listOutbox(), listRefused()]);
+    const [outbox, refused, removed] = await Promise.all([listOutbox(), listRefused(), getMeta('removed')]);
     const counts = {};
     for (const m of outbox) counts[m.entity] = (counts[m.entity] || 0) + 1;
     box.replaceChildren(
@@ -54,6 +54,10 @@ export async function render(main) {
         // An expired token: log in again as the same user; nothing on this phone is lost.
         s.lastError?.reason === 'unauthorized' && button(t('sync.login_again'), () => go('/masuk-lagi'), 'secondary wide'),
         s.clockWarning && notice(`⚠ ${serverText(s.clockWarning)}`),
+        // Records that left the user's area were taken off this phone: say so until read.
+        removed?.n > 0 && h('div', { id: 'sync-removed' },
+          notice(`ℹ ${t('sync.removed', { n: removed.n })}`, 'warn'),
+          button(t('sync.removed_ok'), async () => { await setMeta('removed', null); await draw(); }, 'secondary')),
         Object.keys(counts).length > 0 && h('ul', null, Object.entries(counts).map(([entity, n]) => h('li', { text: `${t(`entity.${entity}`)}: ${n}` })))),
       h('section', { class: 'card' },
         h('h2', { text: t('sync.refused_title') }),

@@ -1,7 +1,7 @@
 """web push subscriptions, notifications, push outbox
 
 Revision ID: febc7860b331
-Revises: 0574a554bae2
+Revises: c41e7a9d2b60
 Create Date: 2026-12-01 16:15:18.603686
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'febc7860b331'
-down_revision = '0574a554bae2'
+down_revision = 'c41e7a9d2b60'
 branch_labels = None
 depends_on = None
 
