@@ -101,6 +101,16 @@ NOTIFICATIONS = """async () => (await (await navigator.serviceWorker.ready).getN
                    data: n.data }))"""
 
 
+def _shown(page, until):
+    """The notifications shown, once `until` holds for them (checked until it does)."""
+    for _ in range(400):
+        shown = page.evaluate(NOTIFICATIONS)
+        if until(shown):
+            return shown
+        page.wait_for_timeout(25)
+    raise AssertionError(f"notifications never as expected: {shown}")
+
+
 def test_a_push_shows_a_notification_whose_click_opens_the_referral(
         browser, browser_context_args, base_url, live_server, pushed):
     referral_id, payload = pushed
@@ -117,8 +127,7 @@ def test_a_push_shows_a_notification_whose_click_opens_the_referral(
         registration = _registration_id(cdp, page)
         cdp.send("ServiceWorker.deliverPushMessage", {
             "origin": base_url, "registrationId": registration, "data": json.dumps(payload)})
-        page.wait_for_function(f"async () => ({NOTIFICATIONS})().then((n) => n.length > 0)")
-        (shown,) = page.evaluate(NOTIFICATIONS)
+        (shown,) = _shown(page, lambda shown: shown)
         assert shown["title"] == payload["title"] == "Rujukan baru · DARURAT"
         assert shown["body"] == payload["body"] and shown["lang"] == "id"
         assert shown["icon"] == f"{base_url}/icons/icon-192.png"
@@ -130,7 +139,7 @@ def test_a_push_shows_a_notification_whose_click_opens_the_referral(
             self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
         }""")
         page.wait_for_url(f"{base_url}/#/rujukan/{referral_id}")
-        page.wait_for_function(f"async () => ({NOTIFICATIONS})().then((n) => n.length === 0)")
+        assert _shown(page, lambda shown: not shown) == []
     finally:
         context.close()
 
