@@ -489,3 +489,26 @@ def test_a_late_event_kept_flagged_tells_no_one(client, make_account, status, ap
     if applied:
         expected.append((officer.user_id, "status_changed"))
     assert told() == expected
+
+
+def test_a_change_never_waits_for_a_push_service(client, make_account, receiver, vapid,
+                                                 monkeypatch):
+    """Requests and syncs only write the outbox: nothing is sent until the worker runs."""
+    officer, desk = make_account("officer"), make_account("ltsa")
+    subscribe(client, desk, receiver.browser("desk"))
+
+    def no_sending(*args, **kwargs):
+        raise AssertionError("a push was sent while answering a request")
+
+    monkeypatch.setattr(notify, "send", no_sending)
+    referral_id = send_referral(client, officer, new_person(client, officer))
+    phone = Phone(client, desk, wall_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+    phone.new("referral_events", {"referral_id": referral_id, "kind": "status",
+                                  "status": "diterima", "note": "", "organisation_id": None,
+                                  "seen_status": "terkirim"})
+    phone.sync()
+    assert receiver.deliveries == []
+    statuses = db.session.execute(sa.select(PushOutboxEntry.status)).scalars().all()
+    assert statuses == ["pending"]
+    monkeypatch.undo()
+    assert push_worker.send_round().sent == 1
