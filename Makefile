@@ -30,9 +30,14 @@ init: install
 demo: init
 	$(BIN)/flask demo
 
-## Serve the app on SQLite with demo data at http://$(HOST):$(PORT)
+## Serve the app on SQLite with demo data at http://$(HOST):$(PORT), with the push worker
+## beside it (VAPID keys made once into instance/ unless set in the environment)
 run: demo
+	@$(BIN)/flask vapid-keys --instance
 	@echo "Jangkau: http://$(HOST):$(PORT)"
+	@$(BIN)/flask push-worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; exit 130' INT TERM; \
+	trap 'kill $$worker 2>/dev/null' EXIT; \
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## The whole test suite (SQLite, and PostgreSQL when a server answers)

@@ -87,3 +87,70 @@ self.addEventListener('sync', (event) => {
     for (const client of windows) client.postMessage({ type: 'sync' });
   })());
 });
+
+// Web push. A message says what happened, how many and in which desa, with the referral to
+// open; never a person's data (the app shows that after opening, to whoever may read it).
+const REFERRAL_ID = /^[\w-]{36}$/;
+
+/** The app's page a notification opens: the referral's, or the home screen. Only a path of
+ * this app is followed, whatever a message says. */
+function notificationTarget(data) {
+  const id = data && data.referral_id;
+  const path = typeof id === 'string' && REFERRAL_ID.test(id) ? `/#/rujukan/${id}` : '/';
+  return new URL(path, self.location.origin).href;
+}
+
+/** The text in the phone's language: Bahasa Indonesia first, English on an English phone
+ * (the worker cannot read the language chosen in the app). */
+function notificationText(data) {
+  const english = /^en\b/i.test(self.navigator.language || '') && data.en;
+  const text = english ? data.en : data;
+  return { title: text.title || 'Jangkau', body: text.body || '', lang: english ? 'en' : 'id' };
+}
+
+self.addEventListener('push', (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = {};
+  }
+  const { title, body, lang } = notificationText(data);
+  event.waitUntil(self.registration.showNotification(title, {
+    body,
+    lang,
+    icon: '/icons/icon-192.png',
+    badge: '/icons/icon-192.png',
+    // A newer message about the same referral replaces the older one.
+    tag: data.referral_id ? `rujukan-${data.referral_id}` : undefined,
+    renotify: Boolean(data.referral_id),
+    data: { url: notificationTarget(data), referral_id: data.referral_id || null },
+  }));
+});
+
+/** Show the target in an open window of the app (focused if the phone allows it), or open
+ * one. */
+async function openNotification(data) {
+  const target = (data && data.url) || notificationTarget(data);
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  for (const client of windows) {
+    if (new URL(client.url).origin !== self.location.origin) continue;
+    try {
+      await client.focus();
+    } catch {
+      // Focus is allowed only during the click itself; navigating still shows the referral.
+    }
+    try {
+      return await client.navigate(target);
+    } catch {
+      // A window this worker does not control cannot be navigated: open a new one.
+    }
+  }
+  return self.clients.openWindow(target);
+}
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const opened = openNotification(event.notification.data);
+  event.waitUntil(opened);
+});

@@ -16,10 +16,12 @@ from flask import request
 from sync import sequence
 
 from . import audit
+from .domain import notifications
 from .errors import ApiError
 from .extensions import db
 from .models import DeviceToken
 from .models import LoginFailure
+from .models import PushSubscription
 from .models import User
 from .models import utcnow
 from .passwords import hash_password
@@ -175,12 +177,17 @@ def current_user() -> User:
 
 
 def revoke_device(device: DeviceToken) -> None:
+    """End a device's session; its push subscription goes with it (no more messages to a
+    phone that is logged out)."""
     if device.revoked_at is None:
         device.revoked_at = utcnow()
+    notifications.remove_subscriptions(db.session,
+                                       PushSubscription.device_token_id == device.id)
 
 
 def revoke_all_devices(user: User) -> int:
     """Revoke every live token of the user; returns how many."""
+    notifications.remove_subscriptions(db.session, PushSubscription.user_id == user.id)
     result = db.session.execute(
         sa.update(DeviceToken)
         .where(DeviceToken.user_id == user.id, DeviceToken.revoked_at.is_(None))

@@ -1,4 +1,4 @@
-"""flask commands: init, create-user, revoke-devices, demo.
+"""flask commands: init, create-user, revoke-devices, demo, vapid-keys, push-worker.
 
 Errors end the command with exit code 1 and one line naming the bad option, in English
 and Bahasa Indonesia; never a traceback.
@@ -7,7 +7,9 @@ and Bahasa Indonesia; never a traceback.
 from __future__ import annotations
 
 import functools
+import os
 import uuid
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -43,7 +45,8 @@ FIELD_OPTIONS = {
 
 def register(app: Flask) -> None:
     """Add the commands to the app's CLI."""
-    for command in (init_command, create_user_command, revoke_devices_command, demo_command):
+    for command in (init_command, create_user_command, revoke_devices_command, demo_command,
+                    vapid_keys_command, push_worker_command):
         app.cli.add_command(command)
 
 
@@ -263,3 +266,67 @@ def demo_command():
     click.echo("")
     click.echo("For trying Jangkau only: never load the demo on a server with real data. / "
                "Hanya untuk mencoba, jangan di server dengan data asli.")
+
+
+@click.command("vapid-keys")
+@click.option("--instance", "to_instance", is_flag=True,
+              help="Keep a new private key in the instance folder (mode 600) unless keys are "
+                   "set already; print nothing else.")
+@with_appcontext
+def vapid_keys_command(to_instance):
+    """Print a new VAPID key pair for web push, as environment lines to keep (a new pair
+    makes every phone subscribe again)."""
+    from flask import current_app
+
+    from .config import VAPID_KEY_FILE
+    from .notify import new_vapid_keys
+
+    private, public = new_vapid_keys()
+    if to_instance:
+        if current_app.config["VAPID_PRIVATE_KEY"]:
+            return
+        path = Path(current_app.instance_path) / VAPID_KEY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only, like the secret key: whoever holds it can push to every subscriber.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(private)
+        click.echo(f"VAPID key pair kept in {path} / kunci VAPID disimpan.")
+        return
+    click.echo(f"VAPID_PRIVATE_KEY={private}")
+    click.echo(f"VAPID_PUBLIC_KEY={public}")
+    click.echo(f"VAPID_SUBJECT={current_app.config['VAPID_SUBJECT']}")
+
+
+@click.command("push-worker")
+@click.option("--once", is_flag=True, help="One round (overdue check, then sending), then exit.")
+@click.option("--interval", default=5.0, show_default=True,
+              help="Seconds between rounds when nothing is waiting.")
+@click.option("--overdue-every", default=600.0, show_default=True,
+              help="Seconds between checks for overdue referrals.")
+@with_appcontext
+def push_worker_command(once, interval, overdue_every):
+    """Send web push messages from the push outbox, and tell the desk of overdue referrals."""
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from . import push_worker
+
+    if not current_app.config["VAPID_PRIVATE_KEY"]:
+        click.echo("No VAPID keys: notifications go to the in-app list only; run "
+                   "`flask --app server vapid-keys`. / Kunci VAPID belum ada: notifikasi hanya "
+                   "di daftar aplikasi.", err=True)
+    if once:
+        told = push_worker.check_overdue()
+        result = push_worker.send_round()
+        click.echo(f"overdue: {told}; push: {result.sent} sent, {result.retried} to retry, "
+                   f"{result.failed} failed, {result.gone} subscriptions gone")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"Push worker running / pengirim notifikasi berjalan (every {interval} s).")
+    push_worker.run(stop, interval=interval, overdue_every=overdue_every,
+                    log=lambda line: click.echo(line))

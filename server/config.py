@@ -1,8 +1,11 @@
 """Settings read from the environment, with safe defaults."""
 
+import base64
 import os
 import secrets
 from pathlib import Path
+
+VAPID_KEY_FILE = "vapid_private_key"
 
 
 def _database_url(instance_path: str) -> str:
@@ -35,6 +38,31 @@ def _secret_key(instance_path: str) -> str:
     return key
 
 
+def _vapid_keys(instance_path: str) -> tuple[str, str]:
+    """(private, public) VAPID keys, base64url: from the environment, else from
+    instance/vapid_private_key (written by `flask vapid-keys --instance`), else none."""
+    private = os.environ.get("VAPID_PRIVATE_KEY", "").strip()
+    public = os.environ.get("VAPID_PUBLIC_KEY", "").strip()
+    path = Path(instance_path) / VAPID_KEY_FILE
+    if not private and path.exists():
+        private, public = path.read_text().strip(), ""
+    if private and not public:
+        public = vapid_public_key(private)
+    return private, public
+
+
+def vapid_public_key(private: str) -> str:
+    """The public key (an uncompressed P-256 point, base64url) of a raw private key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+
+    raw = base64.urlsafe_b64decode(private + "=" * (-len(private) % 4))
+    key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
+    point = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
@@ -42,6 +70,7 @@ def _int(name: str, default: int) -> int:
 
 def load(instance_path: str) -> dict:
     """Build the settings mapping for create_app."""
+    vapid_private, vapid_public = _vapid_keys(instance_path)
     return {
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
@@ -56,6 +85,17 @@ def load(instance_path: str) -> dict:
         # How many proxies in front of the app set X-Forwarded-For (0: trust none).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 4 * 1024 * 1024),
-        # Working days (Mon-Fri) the LTSA desk has to act on a new referral before it is overdue.
+        # Web push: without a key pair no push is sent (the in-app list still fills).
+        "VAPID_PRIVATE_KEY": vapid_private,
+        "VAPID_PUBLIC_KEY": vapid_public,
+        "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT", "").strip() or "mailto:admin@localhost",
+        # A referral the desk has not acted on for this many working days (Monday–Friday)
+        # is overdue, and the desk is notified.
         "REFERRAL_OVERDUE_WORKING_DAYS": _int("REFERRAL_OVERDUE_WORKING_DAYS", 2),
+        # The push worker: attempts per message before it is marked failed, the first retry
+        # delay (doubled each time), and how long a claimed message is held before another
+        # worker may take it over (the first one stopped mid-way).
+        "PUSH_MAX_ATTEMPTS": _int("PUSH_MAX_ATTEMPTS", 6),
+        "PUSH_RETRY_SECONDS": _int("PUSH_RETRY_SECONDS", 30),
+        "PUSH_LEASE_SECONDS": _int("PUSH_LEASE_SECONDS", 120),
     }

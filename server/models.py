@@ -404,6 +404,77 @@ class PossibleDuplicate(db.Model):
     # Pulled by phones (read only), like conflicts.
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
 
+
+class PushSubscription(db.Model):
+    """A device's web push subscription (the browser's endpoint and keys), one per device
+    token: logging out or revoking the device removes it."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    device_token_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("device_tokens.id"),
+                                                       unique=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    # The push service's URL for this browser; unique: a browser has one per origin.
+    endpoint: so.Mapped[str] = so.mapped_column(sa.String(1024), unique=True)
+    p256dh: so.Mapped[str] = so.mapped_column(sa.String(128))
+    auth: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(db.Model):
+    """One event told to one user: the in-app list, and what push messages carry.
+
+    `payload` holds no personal data (what happened, how many, which desa, the referral
+    to open). `dedupe_key` makes a notice that must come once (an overdue spell) unique.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (sa.UniqueConstraint("user_id", "dedupe_key"),)
+
+    id: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                          primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    # new_referral, forwarded, status_changed or overdue
+    kind: so.Mapped[str] = so.mapped_column(sa.String(20))
+    referral_id: so.Mapped[str | None] = so.mapped_column(sa.ForeignKey("referrals.id"),
+                                                          index=True)
+    payload: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    dedupe_key: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    read_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+
+
+class PushOutboxEntry(db.Model):
+    """One push message to send: a notification to one subscription. Written in the
+    transaction of the change; sent by the push worker (server/push_worker.py).
+
+    A worker claims a row by setting `claim` and `claimed_until` (a lease) and counting the
+    attempt; a row whose lease ran out (its worker stopped) is claimed again.
+    """
+
+    __tablename__ = "push_outbox"
+    # The worker's query: pending rows that are due.
+    __table_args__ = (sa.Index("ix_push_outbox_due", "status", "next_attempt_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                          primary_key=True)
+    notification_id: so.Mapped[int] = so.mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("notifications.id"),
+        index=True)
+    subscription_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("push_subscriptions.id"),
+                                                       index=True)
+    # pending, sent or failed
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default="pending")
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    next_attempt_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    claim: so.Mapped[str | None] = so.mapped_column(sa.String(36))
+    claimed_until: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    last_error: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    sent_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+
+
 class SyncExit(db.Model):
     """A record that left a scope (a desa, an organisation) by a change of the record or of
     the record it is read through: the pull tells the phones of that scope to drop it,

@@ -8,9 +8,11 @@ from . import accounts  # noqa: E402,F401
 from . import admin  # noqa: E402,F401
 from . import conflicts  # noqa: E402,F401
 from . import duplicates  # noqa: E402,F401
+from . import notifications  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401
 from . import organisations  # noqa: E402,F401
 from . import persons  # noqa: E402,F401
+from . import push  # noqa: E402,F401
 from . import referrals  # noqa: E402,F401
 from . import regions  # noqa: E402,F401
 from . import reports  # noqa: E402,F401

@@ -27,6 +27,7 @@ from ..models import Person
 from ..models import Referral
 from ..models import ReferralEvent
 from . import consents
+from . import notifications
 from . import persons
 from .common import changed_fields
 from .common import is_child
@@ -178,6 +179,7 @@ def after_write(session, user, row: Referral, is_new: bool) -> None:
     # The LTSA now sees the person through this referral: send the person again.
     sequence.touch(entering)
     refresh_referral(session, row)
+    notifications.referral_sent(session, user, row)
 
 
 # Events -----------------------------------------------------------------------------------
@@ -258,7 +260,10 @@ def prepare_event(session, user, row: ReferralEvent, is_new: bool) -> None:
 
 
 def after_event(session, user, row: ReferralEvent, is_new: bool) -> None:
-    refresh_referral(session, session.get(Referral, row.referral_id))
+    referral = session.get(Referral, row.referral_id)
+    refresh_referral(session, referral)
+    if is_new:
+        notifications.event_applied(session, user, referral, row)
 
 
 def refresh_referral(session, referral: Referral) -> None:

@@ -1,0 +1,165 @@
+"""The service worker's web push handlers, in Chromium.
+
+A real message: the server notifies the desk of a referral, the push worker sends it with
+pywebpush to a local receiver, which decrypts it; that payload is then delivered to the
+service worker through CDP (headless Chromium has no push service). The worker must show
+a notification, and a click on it must open the referral.
+
+Headless Chromium cannot click a notification: the click is a `notificationclick` event
+dispatched in the worker by the test. That runs the worker's own handler, but as an
+untrusted event, so the window's focus (allowed only during a real click) is not tested;
+the navigation to the referral is.
+"""
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from server import notify
+from server import push_worker
+from server.extensions import db
+from server.models import Notification
+from tests.browser.conftest import DESA_A
+from tests.browser.conftest import log_in
+from tests.browser.conftest import wait_for_worker
+from tests.push_receiver import Receiver
+
+pytestmark = pytest.mark.browser
+VAPID_SETTINGS = ("VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY", "VAPID_SUBJECT")
+
+
+def _login(client, username, password):
+    response = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 201, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+@pytest.fixture
+def pushed(live_server):
+    """An urgent referral sent by an officer, and the push message the desk's browser got
+    for it, decrypted by the receiver."""
+    app = live_server.app
+    saved = {name: app.config[name] for name in VAPID_SETTINGS}
+    private, public = notify.new_vapid_keys()
+    app.config.update(VAPID_PRIVATE_KEY=private, VAPID_PUBLIC_KEY=public,
+                      VAPID_SUBJECT="mailto:uji@jangkau.test")
+    try:
+        with Receiver() as receiver, app.app_context():
+            client = app.test_client()
+            officer = _login(client, "perangkat.uji", live_server.password)
+            desk = _login(client, "ltsa.uji", live_server.password)
+            browser = receiver.browser("desk")
+            assert client.post("/api/push/subscription", json=browser.subscription(),
+                               headers=desk).status_code == 204
+            person = client.post("/api/persons", headers=officer, json={
+                "name": "Warsini Push", "sex": "P", "birth_date": "1992-03-04",
+                "desa_code": DESA_A, "migration_status": "purna_pmi",
+                "lawful_basis": "tugas_publik"})
+            assert person.status_code == 201, person.get_json()
+            referral = client.post("/api/referrals", headers=officer, json={
+                "person_id": person.get_json()["id"], "services": ["pengaduan_kasus"],
+                "reason": "Uji push", "urgency": "darurat"})
+            assert referral.status_code == 201, referral.get_json()
+            referral_id = referral.get_json()["id"]
+            # Other tests' notifications may be waiting too: send them all.
+            while push_worker.send_round().claimed:
+                pass
+            assert receiver.errors == []
+            (payload,) = [p for p in receiver.delivered(browser)
+                          if p["referral_id"] == referral_id]
+            client.delete("/api/push/subscription", headers=desk)
+            db.session.execute(sa.delete(Notification).where(
+                Notification.referral_id == referral_id))
+            db.session.commit()
+            db.session.remove()
+    finally:
+        app.config.update(saved)
+    return referral_id, payload
+
+
+def _registration_id(cdp, page) -> str:
+    registrations = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated",
+           lambda event: registrations.extend(event["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    for _ in range(200):  # the event follows enable; wait for it, not for a fixed time
+        live = [r for r in registrations if not r.get("isDeleted")]
+        if live:
+            return live[0]["registrationId"]
+        page.wait_for_timeout(25)
+    raise AssertionError("no service worker registration reported")
+
+
+def _worker(context):
+    """The service worker as Playwright sees it (it may report it a moment after the page)."""
+    return (context.service_workers or [context.wait_for_event("serviceworker")])[0]
+
+
+NOTIFICATIONS = """async () => (await (await navigator.serviceWorker.ready).getNotifications())
+    .map((n) => ({ title: n.title, body: n.body, icon: n.icon, tag: n.tag, lang: n.lang,
+                   data: n.data }))"""
+
+
+def _shown(page, until):
+    """The notifications shown, once `until` holds for them (checked until it does)."""
+    for _ in range(400):
+        shown = page.evaluate(NOTIFICATIONS)
+        if until(shown):
+            return shown
+        page.wait_for_timeout(25)
+    raise AssertionError(f"notifications never as expected: {shown}")
+
+
+def test_a_push_shows_a_notification_whose_click_opens_the_referral(
+        browser, browser_context_args, base_url, live_server, pushed):
+    referral_id, payload = pushed
+    assert payload["kind"] == "new_referral" and payload["urgent"] is True
+    context = browser.new_context(**browser_context_args)
+    try:
+        context.grant_permissions(["notifications"], origin=base_url)
+        page = context.new_page()
+        page.goto("/")
+        wait_for_worker(page)
+        log_in(page, "ltsa.uji")
+        page.goto("/#/")
+        cdp = context.new_cdp_session(page)
+        registration = _registration_id(cdp, page)
+        cdp.send("ServiceWorker.deliverPushMessage", {
+            "origin": base_url, "registrationId": registration, "data": json.dumps(payload)})
+        (shown,) = _shown(page, lambda shown: shown)
+        assert shown["title"] == payload["title"] == "Rujukan baru · DARURAT"
+        assert shown["body"] == payload["body"] and shown["lang"] == "id"
+        assert shown["icon"] == f"{base_url}/icons/icon-192.png"
+        assert shown["tag"] == f"rujukan-{referral_id}"
+        assert shown["data"]["url"] == f"{base_url}/#/rujukan/{referral_id}"
+
+        _worker(context).evaluate("""async () => {
+            const [notification] = await self.registration.getNotifications();
+            self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
+        }""")
+        page.wait_for_url(f"{base_url}/#/rujukan/{referral_id}")
+        assert _shown(page, lambda shown: not shown) == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("data, path", [
+    ({"referral_id": "0b9a4f3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"},
+     "/#/rujukan/0b9a4f3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"),
+    ({"referral_id": "../../keluar?x=1&y=2&z=3&w=4&v=5&q=6"}, "/"),
+    ({"url": "https://contoh.invalid/", "referral_id": None}, "/"),
+    ({}, "/"),
+    (None, "/"),
+])
+def test_a_notification_opens_only_a_page_of_the_app(browser, browser_context_args, base_url,
+                                                    data, path):
+    context = browser.new_context(**browser_context_args)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        wait_for_worker(page)
+        target = _worker(context).evaluate("(data) => notificationTarget(data)", data)
+        assert target == base_url + path
+    finally:
+        context.close()
