@@ -36,7 +36,33 @@ let routing = 0;
 /** The logged-in session, re-read after login or logout. */
 async function refreshSession() {
   session = await getSession();
+  if (session) keepRoleScreens(session.user.role);
   return session;
+}
+
+// Screens only some roles open are not fetched when the app is installed (server/pwa.py
+// ROLE_ONLY), so the login screen loads light. Once a user of such a role is logged in and the
+// worker controls the page, they are fetched through it, which keeps them for offline use.
+const VILLAGE_SCREENS = ['/js/views/visits.js', '/js/views/register.js', '/js/views/refer.js'];
+const ROLE_SCREENS = {
+  officer: VILLAGE_SCREENS, community: VILLAGE_SCREENS, admin: VILLAGE_SCREENS,
+};
+
+function controlled() {
+  const container = navigator.serviceWorker;
+  if (container.controller) return Promise.resolve();
+  return new Promise((resolve) => container.addEventListener('controllerchange', resolve,
+    { once: true }));
+}
+
+/** Keep the role's screens for offline use; the page is marked data-offline="ready" once all
+ *  the user needs without signal is on the phone. */
+async function keepRoleScreens(role) {
+  if (!('serviceWorker' in navigator)) return;
+  await controlled();
+  const kept = await Promise.all((ROLE_SCREENS[role] || []).map(
+    (url) => fetch(url).then((r) => r.ok, () => false)));
+  if (kept.every(Boolean)) document.documentElement.dataset.offline = 'ready';
 }
 
 async function route() {
@@ -144,7 +170,10 @@ async function boot() {
   await route();
   registerServiceWorker({ onUpdate: offerUpdate });
   requestPersistentStorage();
-  if (session) startAutoSync();
+  if (session) {
+    keepRoleScreens(session.user.role);
+    startAutoSync();
+  }
 }
 
 boot();
