@@ -62,9 +62,10 @@ function errorFor(error) {
   return { id: error.message_id, en: error.message_en, reason: error.reason };
 }
 
-const wire = ({ mutation_id, entity, id, op, fields, hlc, base, offset_ms }) => ({
+const wire = ({ mutation_id, entity, id, op, fields, hlc, base, offset_ms, resolves }) => ({
   mutation_id, entity, id, op, fields, hlc,
   ...(base ? { base } : {}), ...(offset_ms != null ? { offset_ms } : {}),
+  ...(resolves ? { resolves } : {}),
 });
 
 // Only the server's refusal by mutation id sets a mutation aside (docs/sync-protocol.md §11):
@@ -329,7 +330,10 @@ export class SyncClient {
         if (error.status !== 0) throw error;
       }
     }
-    await db.saveEdit(conflict.entity, conflict.record_id, { [conflict.field]: value });
+    // Offline: an ordinary edit of the field that names the entry it settles, so the
+    // server marks it resolved when the edit arrives.
+    const fields = { [conflict.field]: value };
+    await db.saveEdit(conflict.entity, conflict.record_id, fields, { resolves: [conflictId] });
     return db.markConflictResolved(conflictId, new Date().toISOString(), true);
   }
 }

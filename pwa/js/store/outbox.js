@@ -56,6 +56,8 @@ async function writeEdit(s, edit, base) {
   edit.local = current ? current.record : null;
   const aside = await takeAside(s, session, edit, current);
   const entry = await entryOf(s, session, edit, base);
+  // Conflict entries this edit settles: a value chosen offline (docs/sync-protocol.md §18).
+  if (edit.resolves && edit.resolves.length) entry.resolves = edit.resolves;
   // Throws MergeRefused (e.g. deleting a person) before anything is written.
   const [record] = applyMutation(edit.local, mutationOf(entry, session), KINDS[edit.entity]);
   await done(s.meta.put(entry.hlc, 'hlc'));
@@ -72,14 +74,15 @@ async function writeEdit(s, edit, base) {
 }
 
 /** Apply an edit locally and queue it, in ONE transaction; returns the new local record.
- *  base: clocks the user saw (default: the local copy's). The record's set-aside edits go
+ *  base: clocks the user saw (default: the local copy's); resolves: conflict ids the edit
+ *  settles (a value chosen offline). The record's set-aside edits go
  *  into this one (their values under the new ones): a fix is an edit of the same record,
  *  never a second record. */
-export async function saveEdit(entity, id, fields, { op = 'upsert', base } = {}) {
+export async function saveEdit(entity, id, fields, { op = 'upsert', base, resolves } = {}) {
   if (!KINDS[entity]) throw new Error(`unknown entity ${entity}`);
   // The server refuses a whole batch over a malformed id; better to fail here, at once.
   if (!UUID_RE.test(id)) throw new Error(`record id must be a UUID: ${id}`);
-  const edit = { entity, id, op, sent: op === 'delete' ? {} : { ...fields } };
+  const edit = { entity, id, op, sent: op === 'delete' ? {} : { ...fields }, resolves };
   const row = await tx(EDIT_STORES, 'readwrite', (s) => writeEdit(s, edit, base));
   outboxChanged();
   return view(row);
