@@ -295,3 +295,29 @@ class FaultyTransport:
         if response.status_code == 200 and "last_mutation_id" not in answer:
             raise ValueError("not an answer of /api/sync")
         return answer
+
+
+class SkewedPhone(Phone):
+    """A phone whose clock runs `skew_ms` off the real time; it remembers every mutation it
+    made (`sent`) and the records it created (`made`)."""
+
+    def __init__(self, client, account, skew_ms: int, **kwargs):
+        super().__init__(client, account, **kwargs)
+        self.skew_ms = skew_ms
+        self.sent: dict[int, dict] = {}
+        self.made: set[tuple[str, str]] = set()
+
+    def tick(self, ms=0):
+        self.wall_ms = hlc.wall_clock_ms() + self.skew_ms
+        self.clock = hlc.now(self.node, last=self.clock, wall_ms=self.wall_ms)
+        return self.clock
+
+    def edit(self, entity, record_id, fields, op="upsert", base=None):
+        mutation = super().edit(entity, record_id, fields, op=op, base=base)
+        self.sent[mutation["mutation_id"]] = mutation
+        return mutation
+
+    def new(self, entity, fields):
+        record_id = super().new(entity, fields)
+        self.made.add((entity, record_id))
+        return record_id

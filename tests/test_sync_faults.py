@@ -63,6 +63,7 @@ from tests.sync_helpers import FAULTS
 from tests.sync_helpers import VISIT
 from tests.sync_helpers import FaultyTransport
 from tests.sync_helpers import Phone
+from tests.sync_helpers import SkewedPhone
 from tests.test_sync_convergence import check_tombstones
 from tests.test_sync_properties import Write
 from tests.test_sync_properties import lost_edits
@@ -111,16 +112,12 @@ def value_for(field: str, k: int):
     return sorted(codes)[k % len(codes)]
 
 
-class FieldPhone(Phone):
-    """A phone in the field: its clock runs `skew_ms` off the real time; it remembers
-    every mutation it made and the records it created."""
+class FieldPhone(SkewedPhone):
+    """A phone in the field, counting the resets and clamps it heard."""
 
     def __init__(self, world, account, role: str, skew_ms: int):
-        super().__init__(world.client, account, rng=world.rng)
+        super().__init__(world.client, account, skew_ms, rng=world.rng)
         self.role = role
-        self.skew_ms = skew_ms
-        self.sent: dict[int, dict] = {}
-        self.made: set[tuple[str, str]] = set()
         self.resets = 0
         self.clamps_heard: set[int] = set()
 
@@ -128,21 +125,6 @@ class FieldPhone(Phone):
         self.resets += bool(answer["reset"])
         self.clamps_heard |= {c["mutation_id"] for c in answer["clamped"]}
         super().absorb(answer)
-
-    def tick(self, ms=0):
-        self.wall_ms = hlc.wall_clock_ms() + self.skew_ms
-        self.clock = hlc.now(self.node, last=self.clock, wall_ms=self.wall_ms)
-        return self.clock
-
-    def edit(self, entity, record_id, fields, op="upsert", base=None):
-        mutation = super().edit(entity, record_id, fields, op=op, base=base)
-        self.sent[mutation["mutation_id"]] = mutation
-        return mutation
-
-    def new(self, entity, fields):
-        record_id = super().new(entity, fields)
-        self.made.add((entity, record_id))
-        return record_id
 
     def held(self, entity: str) -> list[str]:
         """Ids of the records of an entity this phone shows: pulled and not deleted, or

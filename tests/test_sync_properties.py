@@ -51,6 +51,7 @@ from tests.conftest import DESA_A
 from tests.conftest import _empty_tables
 from tests.sync_helpers import VISIT
 from tests.sync_helpers import Phone
+from tests.sync_helpers import SkewedPhone
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
 
@@ -118,35 +119,17 @@ class Write:
     origin: str  # "client_id:mutation_id" or "rest:n"
 
 
-class SimPhone(Phone):
+class SimPhone(SkewedPhone):
     """A phone whose clock runs `skew_ms` off the real time; it remembers every mutation it
     made and every batch it sent, and moves its clock past what it pulls (as the app does)."""
 
     def __init__(self, world, account, skew_ms: int, told: bool = False):
-        super().__init__(world.client, account)
+        super().__init__(world.client, account, skew_ms)
         self.world = world
-        self.skew_ms = skew_ms
         # Sends its clock with each request (device_time_ms), so the server can undo a
         # wrong date; otherwise its clock is only bounded.
         self.told = told
-        self.sent: dict[int, dict] = {}
         self.last_body: dict | None = None
-        self.own: set[tuple[str, str]] = set()
-
-    def tick(self, ms=0):
-        self.wall_ms = hlc.wall_clock_ms() + self.skew_ms
-        self.clock = hlc.now(self.node, last=self.clock, wall_ms=self.wall_ms)
-        return self.clock
-
-    def edit(self, entity, record_id, fields, op="upsert", base=None):
-        mutation = super().edit(entity, record_id, fields, op=op, base=base)
-        self.sent[mutation["mutation_id"]] = mutation
-        return mutation
-
-    def new(self, entity, fields):
-        record_id = super().new(entity, fields)
-        self.own.add((entity, record_id))
-        return record_id
 
     def post(self, body: dict) -> dict:
         """Send a body; the world notes what the server did, whether or not the phone
@@ -187,7 +170,7 @@ class SimPhone(Phone):
 
     def known(self) -> list[tuple[str, str]]:
         """The records this phone can change: the ones it holds or made."""
-        return sorted(key for key in set(self.records) | self.own if key[0] in PHONE_FIELDS)
+        return sorted(key for key in set(self.records) | self.made if key[0] in PHONE_FIELDS)
 
 
 class World:
