@@ -5,6 +5,7 @@ import { pendingCount, clearAll } from '../db.js';
 import { loadLang, lang, t, label } from '../i18n.js';
 import { rerender } from '../app.js';
 import { h, setTitle, go, button, notice } from '../ui.js';
+import { opsLinks } from '../ops.js';
 
 /** Two large buttons to switch between Bahasa Indonesia and English. */
 export function languageSwitch() {
@@ -54,6 +55,7 @@ export function render(main, { session }) {
       h('a', { href: '#/sinkronisasi', class: 'btn', text: t('sync.details') }),
       h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
       h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
+    opsLinks(session),
     h('section', { class: 'card' },
       h('h2', { text: t('logout.title') }),
       h('p', { class: 'hint', text: t('logout.explain') }),
