@@ -94,7 +94,7 @@ async function drawReport(box, state, session) {
       text: t('report.period', { from: report.period.from, to: report.period.to }) }),
     h('p', { class: 'hint', text: t('report.small_cells') }),
     exportButtons(state, session, null, msg), msg,
-    report.tables.map((table) => tableSection(table, state, session, width)));
+    ...report.tables.map((table) => tableSection(table, state, session, width)));
 }
 
 async function areaPicker(state) {
