@@ -27,6 +27,12 @@ PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 SW_NAME = "sw.js"
 PRECACHE_PLACEHOLDER = "self.__PRECACHE = [];"
 DEFAULT_CATALOG = "i18n/id.json"
+# The screens that work only online (notifications, reports, admin), what only they use and
+# the menu's links to them: cached when first opened, not fetched by every phone at install.
+ONLINE_ONLY = frozenset({
+    "js/chart.js", "js/download.js", "js/push.js", "js/admin-forms.js", "js/online.js",
+    "js/ops.js",
+    "js/views/notifications.js", "js/views/reports.js", "js/views/admin.js"})
 VERSION_PLACEHOLDER = "self.__VERSION = 'dev';"
 # Enough of each file's SHA-256 to tell its versions apart; the list goes to every phone.
 REVISION_CHARS = 10
@@ -227,9 +233,9 @@ class AppFiles:
             if asset is not None:
                 url = "/" if rel == "index.html" else f"/{rel}"
                 entry = {"url": url, "revision": asset.digest[:REVISION_CHARS]}
-                if rel.startswith("i18n/") and rel != DEFAULT_CATALOG:
-                    # Another language's words: cached when first chosen, not fetched by
-                    # every phone at install (most never switch from Bahasa Indonesia).
+                if (rel.startswith("i18n/") and rel != DEFAULT_CATALOG) or rel in ONLINE_ONLY:
+                    # Another language's words (most phones never switch from Bahasa
+                    # Indonesia) and the online-only screens: cached when first used.
                     entry["lazy"] = True
                 entries.append(entry)
         return entries

@@ -4,7 +4,7 @@
 import { request } from './api.js';
 import { t, serverText } from './i18n.js';
 import { h, field, button, notice } from './ui.js';
-import { failureNotice } from './ops.js';
+import { failureNotice } from './online.js';
 
 /** A text input bound to state[key], in a labelled field. */
 export function input(state, key, labelText, props = {}) {

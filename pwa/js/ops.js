@@ -1,26 +1,13 @@
-/** What the online-only screens share (Pemberitahuan, Laporan, Admin): who is offered which,
- *  the menu's links to them, and how a failed request is said. */
+/** The menu's way to the online-only screens (Pemberitahuan, Laporan, Admin): who is
+ *  offered which, and the unread count. Loaded with the menu, so kept small. */
 
 import { request } from './api.js';
-import { t, serverText } from './i18n.js';
-import { h, notice } from './ui.js';
+import { t } from './i18n.js';
+import { h } from './ui.js';
 
 // The server answers 403 to the others (README "Reports"): they are not offered the screen.
 export const REPORT_ROLES = new Set(['ltsa', 'admin', 'officer']);
 export const ADMIN_ROLES = new Set(['admin']);
-
-/** The message for a failed request: no signal said as such, else the server's words. */
-export function failureNotice(error) {
-  if (error?.status === 0) return notice(t('ops.offline'), 'warn');
-  return notice(serverText(error) || t('ops.failed'));
-}
-
-/** True (with the message drawn into box) when the phone has no signal. */
-export function offline(box) {
-  if (navigator.onLine) return false;
-  box.replaceChildren(notice(t('ops.offline'), 'warn'));
-  return true;
-}
 
 /** The unread count from the server, or null without an answer. */
 export async function unreadCount(token) {

@@ -109,7 +109,7 @@ def test_the_desk_sees_its_notifications_and_marks_them_read(page, live_server, 
     expect(item).to_contain_text("Baru")
     expect(page.locator("#notif-unread")).to_contain_text("belum dibaca")
     page.get_by_role("button", name="Tandai semua sudah dibaca").click()
-    expect(page.locator("#notif-unread")).to_have_text("Semua pemberitahuan sudah dibaca.")
+    expect(page.locator("#notif-unread")).to_have_text("Semua sudah dibaca.")
     expect(item).to_have_attribute("data-read", "true")
     expect(page.locator('li.notif[data-read="false"]')).to_have_count(0)
     assert _desk_unread(live_server) == 0
@@ -129,7 +129,7 @@ def test_push_is_asked_for_only_on_the_users_choice_and_stored_on_the_server(
         login(page, "ltsa.uji")
         wait_controlled(page)
         page.goto("/#/pemberitahuan")
-        expect(page.locator("#push")).to_contain_text("hanya aktif kalau Anda memilihnya")
+        expect(page.locator("#push")).to_contain_text("aktif kalau Anda memilihnya")
         # Nothing is asked for before the user chooses.
         assert page.evaluate("window.__subscribeKeys") == []
         app.config.update(VAPID_PRIVATE_KEY=None, VAPID_PUBLIC_KEY=None)

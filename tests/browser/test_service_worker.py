@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from server import create_app
+from server.pwa import ONLINE_ONLY
 from server.pwa import PWA_DIR
 from server.pwa import AppFiles
 from tests.browser.conftest import wait_for_worker
@@ -62,6 +63,13 @@ def test_precache_lists_every_app_file_with_its_hash(pwa_client, pwa_copy):
     assert all(re.fullmatch(r"[0-9a-f]{10}", e["revision"]) for e in entries)
     assert len({e["revision"] for e in entries}) == len(entries)
     assert re.fullmatch(r"[0-9a-f]{16}", version)
+
+
+def test_only_another_language_and_the_online_only_screens_wait_to_be_used(pwa_client):
+    entries, _, _ = worker(pwa_client)
+    lazy = {e["url"] for e in entries if e.get("lazy")}
+    assert lazy == {"/i18n/en.json", *(f"/{rel}" for rel in ONLINE_ONLY)}
+    assert "/i18n/id.json" not in lazy and "/js/views/menu.js" not in lazy
 
 
 @pytest.mark.parametrize("changed", ["js/db.js", "manifest.webmanifest", "index.html",

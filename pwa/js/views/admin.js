@@ -5,7 +5,8 @@ import { request } from '../api.js';
 import { t, label, options, formatTime } from '../i18n.js';
 import { h, setTitle, field, select, toggles, notice, toast } from '../ui.js';
 import { regionIndex, reference, refreshReference, desaPicker } from '../refdata.js';
-import { ADMIN_ROLES, failureNotice, offline } from '../ops.js';
+import { ADMIN_ROLES } from '../ops.js';
+import { failureNotice, offline } from '../online.js';
 import { input, apiForm, apiButton, showErrors } from '../admin-forms.js';
 
 const ORG_KINDS = ['ltsa', 'mrc', 'ngo', 'pemerintah'];

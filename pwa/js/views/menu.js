@@ -5,7 +5,6 @@ import { pendingCount, clearAll } from '../db.js';
 import { loadLang, lang, t, label } from '../i18n.js';
 import { rerender } from '../app.js';
 import { h, setTitle, go, button, notice } from '../ui.js';
-import { opsLinks } from '../ops.js';
 
 /** Two large buttons to switch between Bahasa Indonesia and English. */
 export function languageSwitch() {
@@ -45,6 +44,9 @@ export function render(main, { session }) {
   setTitle(t('menu.title'));
   const user = session.user;
   const box = h('div', { class: 'logout', 'aria-live': 'polite' });
+  // The online-only screens' links: loaded on demand, not with the app at install.
+  const ops = h('div');
+  import('../ops.js').then((m) => ops.replaceChildren(m.opsLinks(session))).catch(() => {});
   main.append(
     h('section', { class: 'card' },
       h('p', { class: 'big', text: user.full_name }),
@@ -55,7 +57,7 @@ export function render(main, { session }) {
       h('a', { href: '#/sinkronisasi', class: 'btn', text: t('sync.details') }),
       h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
       h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
-    opsLinks(session),
+    ops,
     h('section', { class: 'card' },
       h('h2', { text: t('logout.title') }),
       h('p', { class: 'hint', text: t('logout.explain') }),

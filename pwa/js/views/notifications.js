@@ -4,7 +4,7 @@
 import { request } from '../api.js';
 import { t, lang, serverText, formatTime } from '../i18n.js';
 import { h, setTitle, button, notice, toast } from '../ui.js';
-import { failureNotice, offline } from '../ops.js';
+import { failureNotice, offline } from '../online.js';
 import { pushSupported, pushPermission, currentSubscription, subscribePush, unsubscribePush }
   from '../push.js';
 

@@ -8,7 +8,8 @@ import { h, setTitle, button, notice, field, select, toggles } from '../ui.js';
 import { regionIndex } from '../refdata.js';
 import { chartSvg } from '../chart.js';
 import { downloadFile } from '../download.js';
-import { REPORT_ROLES, failureNotice, offline } from '../ops.js';
+import { REPORT_ROLES } from '../ops.js';
+import { failureNotice, offline } from '../online.js';
 
 const KABUPATEN_ROLES = new Set(['ltsa', 'admin']);
 
