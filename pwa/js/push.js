@@ -38,6 +38,22 @@ async function registration() {
   return navigator.serviceWorker.ready;
 }
 
+// Which login the browser's subscription was stored for: logging out removes it on the
+// server but not in the browser, and the next login on this phone has none yet.
+const MARK = 'jangkau.push';
+
+async function loginMark(token) {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token));
+  return Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, '0'))
+    .join('');
+}
+
+/** True when this login's push subscription is stored on the server. */
+export async function pushActive(token) {
+  const sub = await currentSubscription();
+  return Boolean(sub) && localStorage.getItem(MARK) === await loginMark(token);
+}
+
 /** This phone's push subscription, or null. */
 export async function currentSubscription() {
   if (!pushSupported()) return null;
@@ -76,6 +92,7 @@ export async function subscribePush(token) {
   }
   try {
     await request('POST', '/api/push/subscription', sub.toJSON(), token);
+    localStorage.setItem(MARK, await loginMark(token));
   } catch (error) {
     await sub.unsubscribe().catch(() => {});
     throw asPushError(error);
@@ -90,5 +107,6 @@ export async function unsubscribePush(token) {
   } catch (error) {
     throw asPushError(error);
   }
+  localStorage.removeItem(MARK);
   await (await currentSubscription())?.unsubscribe();
 }

@@ -149,6 +149,19 @@ def test_push_is_asked_for_only_on_the_users_choice_and_stored_on_the_server(
                                  .join(User, User.id == PushSubscription.user_id)
                                  .where(PushSubscription.endpoint == endpoint))
         assert [tuple(r) for r in rows] == [(endpoint, "ltsa.uji")]
+        # The browser's subscription of an earlier login (logout removed it on the server)
+        # is not shown as this login's: the user is asked again.
+        page.evaluate("localStorage.removeItem('jangkau.push')")
+        page.goto("/#/menu")
+        page.goto("/#/pemberitahuan")
+        page.locator("#push-on").click()
+        expect(page.locator("#push-state")).to_have_text("Pemberitahuan aktif di HP ini.")
+        old, endpoint = endpoint, page.evaluate(
+            "async () => (await (await navigator.serviceWorker.ready)"
+            ".pushManager.getSubscription()).endpoint")
+        assert old != endpoint
+        assert live_server.query(sa.select(PushSubscription.id).where(
+            PushSubscription.endpoint == old)) == []
         page.get_by_role("button", name="Matikan pemberitahuan").click()
         expect(page.locator("#push-on")).to_be_visible()
         assert live_server.query(sa.select(PushSubscription.id).where(
@@ -241,3 +254,18 @@ def test_the_admin_creates_an_account_and_revokes_its_device(page, live_server, 
         DeviceToken.user_id == user_id))
     assert revoked and all(r[0] is not None for r in revoked)
     assert client.get("/api/me", headers=token).status_code == 401
+    row.locator(f"#active-{user_id}").click()
+    expect(row).to_contain_text("Nonaktif")
+    assert live_server.query(sa.select(User.is_active).where(User.id == user_id)) == [(False,)]
+
+
+def test_a_village_official_sees_the_report_of_their_own_desa(page, live_server, ops):
+    login(page, "perangkat.uji")
+    page.goto("/#/menu")
+    expect(page.locator("#menu-admin")).to_have_count(0)
+    page.locator("#menu-reports").click()
+    expect(page.locator("#main")).to_contain_text("Angka desa Anda")
+    expect(page.locator("section.report-table")).to_have_count(len(reports.TABLE_KEYS))
+    # Per desa, without a kecamatan to choose: the official's scope is one desa.
+    expect(page.get_by_label("Wilayah")).to_have_count(0)
+    expect(page.locator("#report-referrals_by_service tbody")).to_contain_text("Waled Desa")

@@ -5,7 +5,7 @@ import { request } from '../api.js';
 import { t, lang, serverText, formatTime } from '../i18n.js';
 import { h, setTitle, button, notice, toast } from '../ui.js';
 import { failureNotice, offline } from '../online.js';
-import { pushSupported, pushPermission, currentSubscription, subscribePush, unsubscribePush }
+import { pushSupported, pushPermission, pushActive, subscribePush, unsubscribePush }
   from '../push.js';
 
 const REFERRAL_ID = /^[\w-]{36}$/;
@@ -83,8 +83,7 @@ async function drawPush(box, session) {
     box.replaceChildren(head, notice(t('push.err_unsupported'), 'warn'));
     return;
   }
-  const sub = await currentSubscription().catch(() => null);
-  if (sub) {
+  if (await pushActive(session.token).catch(() => false)) {
     box.replaceChildren(head, h('p', { class: 'notice ok', id: 'push-state', text: t('push.on') }),
       button(t('push.off_button'), () => run(box, session, unsubscribePush, t('push.off_done')),
         'secondary', { id: 'push-off' }), msg);
