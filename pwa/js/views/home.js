@@ -17,6 +17,8 @@ function weekStart() {
   return { iso, ms: Date.parse(`${iso}T00:00:00+07:00`) };
 }
 
+const link = (href, cls, text) => h('a', { href, class: cls, text });
+
 function stat(n, text, id) {
   return h('div', { class: 'stat', id }, h('strong', { text: String(n) }), h('span', { text }));
 }
@@ -44,14 +46,18 @@ export async function render(main, { session }) {
           stat(visits.length, t('home.visits'), 'st-visits'),
           stat(persons.length, t('home.persons'), 'st-persons'),
           stat(referrals.length, t('home.referrals_open'), 'st-referrals'))),
-      h('p', { class: pending ? 'notice warn' : 'notice ok', id: 'home-pending', text: pending ? `⬆ ${t('sync.pending', { n: pending })}` : `✓ ${t('sync.all_sent')}` }),
+      h('p', {
+        class: pending ? 'notice warn' : 'notice ok', id: 'home-pending',
+        text: pending ? `⬆ ${t('sync.pending', { n: pending })}` : `✓ ${t('sync.all_sent')}`,
+      }),
       h('nav', { class: 'biglinks' },
-        village && h('a', { href: '#/kunjungan/baru', class: 'btn primary', text: `+ ${t('nav.new_visit')}` }),
-        village && h('a', { href: '#/warga/baru', class: 'btn primary', text: `+ ${t('nav.register')}` }),
-        h('a', { href: '#/rujukan', class: 'btn', text: t('nav.referrals') }),
-        h('a', { href: '#/bertabrakan', class: conflicts.length ? 'btn attention' : 'btn', text: `${t('nav.conflicts')} (${conflicts.length})` }),
-        village && h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
-        village && h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
+        village && link('#/kunjungan/baru', 'btn primary', `+ ${t('nav.new_visit')}`),
+        village && link('#/warga/baru', 'btn primary', `+ ${t('nav.register')}`),
+        link('#/rujukan', 'btn', t('nav.referrals')),
+        link('#/bertabrakan', conflicts.length ? 'btn attention' : 'btn',
+          `${t('nav.conflicts')} (${conflicts.length})`),
+        village && link('#/warga', 'btn', t('nav.persons')),
+        village && link('#/kunjungan', 'btn', t('nav.visits'))),
     );
   };
   await draw();
