@@ -192,6 +192,8 @@ def test_the_report_draws_a_chart_per_table_and_its_csv_has_the_same_numbers(
     for key in keys:
         expect(page.locator(f"#report-{key} figure svg")).to_have_count(1)
         expect(page.locator(f"#report-{key} table")).to_have_count(1)
+    # Wide tables scroll in their own box: the screen never scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     table = next(t for t in report["tables"] if t["key"] == "referrals_by_service")
     assert table["rows"], "the fixture's referral is in the report"
     expect(page.locator("#report-referrals_by_service tbody tr")).to_have_count(
