@@ -19,8 +19,10 @@ from server import notify
 from server.accounts import create_user
 from server.domain import reports
 from server.extensions import db
+from server.models import CommunityGroup
 from server.models import DeviceToken
 from server.models import Notification
+from server.models import Organisation
 from server.models import PushSubscription
 from server.models import User
 from tests.browser.conftest import DESA_A
@@ -271,3 +273,30 @@ def test_a_village_official_sees_the_report_of_their_own_desa(page, live_server,
     # Per desa, without a kecamatan to choose: the official's scope is one desa.
     expect(page.get_by_label("Wilayah")).to_have_count(0)
     expect(page.locator("#report-referrals_by_service tbody")).to_contain_text("Waled Desa")
+
+
+def test_the_admin_adds_an_organisation_and_a_community_group(page, live_server, ops):
+    login(page, ADMIN)
+    page.goto("/#/admin")
+    page.locator("#admin-orgs summary").click()
+    form = page.locator("#org-form")
+    form.get_by_label("Kode").fill("yayasan_uji")
+    form.get_by_label("Nama organisasi").fill("Yayasan Uji")
+    form.get_by_label("Jenis").select_option(label="Organisasi masyarakat sipil")
+    form.get_by_label("Bantuan hukum").check()
+    form.get_by_role("button", name="Buat").click()
+    expect(page.locator('li[data-org="yayasan_uji"]')).to_contain_text("Yayasan Uji")
+    assert live_server.query(sa.select(Organisation.kind, Organisation.services).where(
+        Organisation.code == "yayasan_uji")) == [("ngo", ["bantuan_hukum"])]
+    # A refusal is shown under the field it names, in Bahasa Indonesia.
+    form.get_by_role("button", name="Buat").click()
+    expect(form).to_contain_text("Kode organisasi sudah dipakai.")
+    page.locator("#admin-groups summary").click()
+    group = page.locator("#group-form")
+    group.get_by_label("Nama kelompok").fill("Pokmas Uji Admin")
+    group.get_by_role("searchbox").fill("Waled Desa")
+    group.get_by_role("button", name="Waled Desa").first.click()
+    group.get_by_role("button", name="Buat").click()
+    expect(page.locator("#groups")).to_contain_text("Pokmas Uji Admin")
+    assert live_server.query(sa.select(CommunityGroup.desa_code).where(
+        CommunityGroup.name == "Pokmas Uji Admin")) == [(DESA_A,)]
