@@ -31,6 +31,11 @@ DEFAULT_CATALOG = "i18n/id.json"
 # village's data entry. The app fetches a role's screens once its user is logged in
 # (pwa/js/app.js keepRoleScreens), so they work offline from then on.
 ROLE_ONLY = {"js/chart.js", "js/views/visits.js", "js/views/register.js", "js/views/refer.js"}
+# The screens that work only online (notifications, reports, admin), what only they use and
+# the menu's links to them: cached when first opened, not fetched by every phone at install.
+ONLINE_ONLY = frozenset({
+    "js/download.js", "js/push.js", "js/admin-forms.js", "js/online.js", "js/ops.js",
+    "js/views/notifications.js", "js/views/reports.js", "js/views/admin.js"})
 VERSION_PLACEHOLDER = "self.__VERSION = 'dev';"
 # Enough of each file's SHA-256 to tell its versions apart; the list goes to every phone.
 REVISION_CHARS = 10
@@ -231,10 +236,12 @@ class AppFiles:
             if asset is not None:
                 url = "/" if rel == "index.html" else f"/{rel}"
                 entry = {"url": url, "revision": asset.digest[:REVISION_CHARS]}
-                if (rel.startswith("i18n/") and rel != DEFAULT_CATALOG) or rel in ROLE_ONLY:
-                    # Another language's words, or a module only some roles use: cached
-                    # when first used, not fetched by every phone at install (most never
-                    # switch from Bahasa Indonesia; a village phone never draws a report).
+                if ((rel.startswith("i18n/") and rel != DEFAULT_CATALOG) or rel in ROLE_ONLY
+                        or rel in ONLINE_ONLY):
+                    # Another language's words, a module only some roles use, or an
+                    # online-only screen: cached when first used, not fetched by every
+                    # phone at install (most never switch from Bahasa Indonesia; a village
+                    # phone never draws a report).
                     entry["lazy"] = True
                 entries.append(entry)
         return entries

@@ -26,6 +26,9 @@ const ROUTES = [
   [/^\/bertabrakan$/, 'conflicts', 'render'],
   [/^\/sinkronisasi$/, 'sync', 'render'],
   [/^\/menu$/, 'menu', 'render'],
+  [/^\/pemberitahuan$/, 'notifications', 'render'],
+  [/^\/laporan$/, 'reports', 'render'],
+  [/^\/admin$/, 'admin', 'render'],
 ];
 
 const main = document.getElementById('main');

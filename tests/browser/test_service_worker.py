@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from server import create_app
+from server.pwa import ONLINE_ONLY
 from server.pwa import PWA_DIR
 from server.pwa import AppFiles
 from tests.browser.conftest import wait_for_worker
@@ -69,8 +70,11 @@ def test_only_other_languages_and_role_screens_wait_to_be_used(pwa_client):
     lazy = {e["url"] for e in entries if e.get("lazy")}
     # The login screen and what every role needs offline come at install; a role's own
     # screens once its user has logged in (pwa/js/app.js keepRoleScreens).
+    # The online-only screens (notifications, reports, admin) once first opened.
     assert lazy == {"/i18n/en.json", "/js/chart.js", "/js/views/visits.js",
-                    "/js/views/register.js", "/js/views/refer.js"}
+                    "/js/views/register.js", "/js/views/refer.js",
+                    *(f"/{rel}" for rel in ONLINE_ONLY)}
+    assert "/js/views/menu.js" not in lazy
 
 
 @pytest.mark.parametrize("changed", ["js/db.js", "manifest.webmanifest", "index.html",

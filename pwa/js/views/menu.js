@@ -32,6 +32,9 @@ export function render(main, { session }) {
   setTitle(t('menu.title'));
   const user = session.user;
   const box = h('div', { class: 'logout', 'aria-live': 'polite' });
+  // The online-only screens' links: loaded on demand, not with the app at install.
+  const ops = h('div');
+  import('../ops.js').then((m) => ops.replaceChildren(m.opsLinks(session))).catch(() => {});
   main.append(
     h('section', { class: 'card' },
       h('p', { class: 'big', text: user.full_name }),
@@ -42,6 +45,7 @@ export function render(main, { session }) {
       h('a', { href: '#/sinkronisasi', class: 'btn', text: t('sync.details') }),
       h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
       h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
+    ops,
     h('section', { class: 'card' },
       h('h2', { text: t('logout.title') }),
       h('p', { class: 'hint', text: t('logout.explain') }),
