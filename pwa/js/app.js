@@ -20,10 +20,15 @@ const ROUTES = [
   [/^\/rujuk\/([\w-]{36})$/, 'refer', 'render'],
   [/^\/rujukan$/, 'referrals', 'list'],
   [/^\/rujukan\/([\w-]{36})$/, 'referrals', 'detail'],
+  [/^\/meja$/, 'inbox', 'list'],
+  [/^\/meja\/([\w-]{36})$/, 'desk-referral', 'render'],
   [/^\/bertabrakan$/, 'conflicts', 'render'],
   [/^\/sinkronisasi$/, 'sync', 'render'],
   [/^\/menu$/, 'menu', 'render'],
 ];
+
+// The LTSA desk and partners work referrals on their own screens, also from a #/rujukan link.
+const DESK_ROLES = new Set(['ltsa', 'partner']);
 
 const main = document.getElementById('main');
 let session = null;
@@ -41,6 +46,9 @@ async function route() {
   const path = location.hash.replace(/^#/, '') || '/';
   if (!session && path !== '/masuk') return go('/masuk');
   if (session && path === '/masuk') return go('/');
+  if (DESK_ROLES.has(session?.user.role) && path.startsWith('/rujukan')) {
+    return go(path.replace('/rujukan', '/meja'));
+  }
   const match = ROUTES.map(([re, mod, fn]) => [path.match(re), mod, fn]).find(([m]) => m);
   if (!match) return go('/');
   const [m, mod, fn] = match;

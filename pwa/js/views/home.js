@@ -3,6 +3,7 @@
 import { listRecords, pendingCount, listConflicts } from '../db.js';
 import { t, todayWIB } from '../i18n.js';
 import { h, setTitle, createdMs, onData } from '../ui.js';
+import { changedReferrals } from '../referral-seen.js';
 
 const CLOSED = new Set(['selesai', 'tidak_hadir', 'dibatalkan']);
 const VILLAGE_ROLES = new Set(['officer', 'community', 'admin']);
@@ -15,6 +16,18 @@ function weekStart() {
   const monday = new Date(Date.UTC(y, m - 1, d - ((dow + 6) % 7)));
   const iso = monday.toISOString().slice(0, 10);
   return { iso, ms: Date.parse(`${iso}T00:00:00+07:00`) };
+}
+
+/** Referrals the desk or a partner acted on since the official last opened them. */
+function changedCard(changed, persons) {
+  if (!changed.length) return null;
+  const names = new Map(persons.map((p) => [p.id, p.name]));
+  return h('section', { class: 'card', id: 'home-changed' },
+    h('h2', { text: t('home.changed', { n: changed.length }) }),
+    h('ul', { class: 'items' }, changed.slice(0, 10).map((r) => h('li', null,
+      h('a', { href: `#/rujukan/${r.id}`, class: 'item' },
+        h('strong', { text: names.get(r.person_id) || t('referral.unknown_person') }),
+        h('span', { text: r.derived?.status_label || '' }))))));
 }
 
 function stat(n, text, id) {
@@ -36,6 +49,9 @@ export async function render(main, { session }) {
     ]);
     const user = session.user;
     const village = VILLAGE_ROLES.has(user.role);
+    const changed = village ? await changedReferrals() : [];
+    const allPersons = changed.length ? await listRecords('persons') : [];
+    const referralsLink = village ? '#/rujukan' : '#/meja';
     box.replaceChildren(
       h('p', { class: 'lead', text: t('home.hello', { name: user.full_name }) }),
       h('section', { class: 'card', 'aria-labelledby': 'week-h' },
@@ -44,11 +60,13 @@ export async function render(main, { session }) {
           stat(visits.length, t('home.visits'), 'st-visits'),
           stat(persons.length, t('home.persons'), 'st-persons'),
           stat(referrals.length, t('home.referrals_open'), 'st-referrals'))),
+      changedCard(changed, allPersons),
       h('p', { class: pending ? 'notice warn' : 'notice ok', id: 'home-pending', text: pending ? `⬆ ${t('sync.pending', { n: pending })}` : `✓ ${t('sync.all_sent')}` }),
       h('nav', { class: 'biglinks' },
         village && h('a', { href: '#/kunjungan/baru', class: 'btn primary', text: `+ ${t('nav.new_visit')}` }),
         village && h('a', { href: '#/warga/baru', class: 'btn primary', text: `+ ${t('nav.register')}` }),
-        h('a', { href: '#/rujukan', class: 'btn', text: t('nav.referrals') }),
+        h('a', { href: referralsLink, class: 'btn', id: 'home-referrals',
+          text: village ? t('nav.referrals') : t('desk.title') }),
         h('a', { href: '#/bertabrakan', class: conflicts.length ? 'btn attention' : 'btn', text: `${t('nav.conflicts')} (${conflicts.length})` }),
         village && h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
         village && h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),

@@ -33,7 +33,7 @@ function duplicateBadge(entries) {
   return entries?.length ? h('span', { class: 'badge duplicate', text: `⚠ ${t('duplicate.mark')}` }) : null;
 }
 
-export async function list(main) {
+export async function list(main, { session }) {
   setTitle(t('persons.title'));
   const index = await regionIndex();
   const search = h('input', { type: 'search', autocomplete: 'off', placeholder: t('persons.search_ph'), 'aria-label': t('persons.search_ph') });
@@ -61,7 +61,9 @@ export async function list(main) {
   search.addEventListener('input', () => { shown = PAGE; draw(); });
   await load();
   main.append(h('div', { class: 'field' }, search), ul, more,
-    actions(h('a', { href: '#/warga/baru', class: 'btn primary', text: `+ ${t('nav.register')}` })));
+    // The desk and partners do not register persons (the server refuses their writes).
+    !['ltsa', 'partner'].includes(session.user.role)
+      && actions(h('a', { href: '#/warga/baru', class: 'btn primary', text: `+ ${t('nav.register')}` })));
   return onData(load);
 }
 

@@ -5,6 +5,8 @@ import { t, label, formatTime } from '../i18n.js';
 import { isChild } from '../validate.js';
 import { h, setTitle, draft, field, textInput, actions, button, toast, newId, notice, onData, hlcMs } from '../ui.js';
 import { sentMark, refusalNotice } from './visits.js';
+import { whereItWent } from '../referral-parts.js';
+import { markSeen } from '../referral-seen.js';
 
 const PAGE = 30;
 
@@ -77,6 +79,7 @@ export async function detail(main, { params: [id] }) {
     ]);
     // History in the order every replica agrees on: (hlc, id); newest last.
     events.sort((a, b) => (eventTime(a) + a.id < eventTime(b) + b.id ? -1 : 1));
+    await markSeen(r, events);
     box.replaceChildren(
       h('section', { class: 'card' },
         h('p', { class: 'big' }, person?.name || t('referral.unknown_person'), ' ',
@@ -90,6 +93,7 @@ export async function detail(main, { params: [id] }) {
           r.case_category && h('div', { class: 'kv' }, h('dt', { text: t('field.case_category') }), h('dd', { text: label('case_category', r.case_category) })),
           r.reason && h('div', { class: 'kv' }, h('dt', { text: t('field.reason') }), h('dd', { text: r.reason })),
           r.outcome && h('div', { class: 'kv' }, h('dt', { text: t('referral.outcome') }), h('dd', { text: r.outcome })))),
+      r.derived && whereItWent(r, events),
       h('section', { class: 'card' },
         h('h2', { text: t('referral.history') }),
         events.length ? h('ol', { class: 'history' }, events.map((e) => h('li', { class: e.derived?.flagged ? 'flagged' : '' },
