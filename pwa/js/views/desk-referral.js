@@ -6,7 +6,7 @@
 import { listRecords, getRecord, saveEdit } from '../db.js';
 import { t, label, formatTime, todayWIB } from '../i18n.js';
 import { ageOn, isChild } from '../validate.js';
-import { h, setTitle, field, button, toast, newId, notice, onData, actions } from '../ui.js';
+import { h, setTitle, field, button, toast, newId, notice, onData } from '../ui.js';
 import { regionIndex, desaName, reference } from '../refdata.js';
 import {
   localState, allowedActions, contactAllowed, forwardConsentMissing, byClock, eventClock,
@@ -139,6 +139,9 @@ async function saveEvent(d, fields) {
   toast(t('desk.saved'));
 }
 
+// Buttons inside a card (the screen's bottom bar is for a form's one main action).
+const inline = (...buttons) => h('div', { class: 'inline-actions' }, buttons);
+
 const input = (labelKey, props) => {
   const el = h(props.rows ? 'textarea' : 'input', props);
   return [field(t(labelKey), el), el];
@@ -157,7 +160,7 @@ function scheduleForm(d, done) {
       appointment_at: `${date.value}T${time.value}:00+07:00` });
     done();
   }, 'primary', { id: 'confirm-action' });
-  return [dateField, timeField, placeField, actions(save)];
+  return [dateField, timeField, placeField, inline(save)];
 }
 
 /** The warning before a forward without the person's consent for partner referral. */
@@ -168,7 +171,7 @@ function consentWarning(d, done) {
   }, 'secondary', { id: 'ask-consent' });
   return [h('div', { class: 'notice warn', id: 'consent-warning', role: 'alert' },
     h('strong', { text: `⚠ ${t('desk.consent_missing')}` }),
-    h('p', { text: t('desk.consent_how') })), actions(ask)];
+    h('p', { text: t('desk.consent_how') })), inline(ask)];
 }
 
 function forwardForm(d, done) {
@@ -179,7 +182,7 @@ function forwardForm(d, done) {
     h('option', { value: '', text: t('ui.choose') }),
     partners.map((o) => h('option', { value: String(o.id), text: o.name })));
   const orgField = field(t('desk.forward_to'), pick);
-  const [, note] = input('desk.note_optional', { rows: 3, maxLength: 5000 });
+  const [noteField, note] = input('desk.note_optional', { rows: 3, maxLength: 5000 });
   const save = button(t('desk.do.forward'), async () => {
     orgField.setError(chosen ? '' : t('desk.need_org'));
     if (!chosen) return;
@@ -188,7 +191,7 @@ function forwardForm(d, done) {
     done();
   }, 'primary', { id: 'confirm-action' });
   return [partners.length ? orgField : notice(t('desk.no_partners'), 'warn'),
-    field(t('desk.note_optional'), note), actions(save)];
+    noteField, inline(save)];
 }
 
 function closeForm(d, done) {
@@ -200,7 +203,7 @@ function closeForm(d, done) {
     await saveEvent(d, { kind: 'status', status: 'selesai', outcome: text });
     done();
   }, 'primary', { id: 'confirm-action' });
-  return [outcomeField, actions(save)];
+  return [outcomeField, inline(save)];
 }
 
 const STATUS_OF = {
@@ -214,7 +217,7 @@ function simpleForm(action, d, done) {
     await saveEvent(d, { kind: 'status', status: STATUS_OF[action], note: note.value.trim() });
     done();
   }, 'primary', { id: 'confirm-action' });
-  return [noteField, actions(save)];
+  return [noteField, inline(save)];
 }
 
 const FORMS = { schedule: scheduleForm, forward: forwardForm, close: closeForm };
@@ -254,7 +257,7 @@ function noteCard(d, redraw) {
     await saveEvent(d, { kind: 'note', note: text, audience });
     redraw();
   }, 'secondary', { id: 'save-note' });
-  return h('section', { class: 'card', id: 'desk-note' }, noteField, choice, actions(save));
+  return h('section', { class: 'card', id: 'desk-note' }, noteField, choice, inline(save));
 }
 
 export async function render(main, { params: [id], session }) {

@@ -99,7 +99,7 @@ function filterBox(rows, f, index, orgs, redraw) {
     select(opts, f[key], (v) => { f[key] = v; if (key === 'kec') f.desa = null; redraw(); },
       t('desk.any')));
   const desas = rows.filter((row) => !f.kec || row.kec === f.kec).map((row) => row.desa);
-  return h('details', { class: 'filters', open: f.open, ontoggle: (e) => { f.open = e.target.open; } },
+  return h('details', { class: 'filters', open: f.open },
     h('summary', { text: t('desk.filters') }),
     pick('status', t('field.status'), options('referral_status')),
     pick('service', t('refer.services'), options('service')),
@@ -126,6 +126,8 @@ export async function list(main, { session }) {
   const [index, orgs] = await Promise.all([regionIndex(), reference('organisations')]);
   function draw() {
     const hits = rows.filter((row) => matches(row, f)).sort(inboxOrder);
+    // A redraw keeps the filters open or closed as the user left them.
+    f.open = top.querySelector('details.filters')?.open ?? f.open;
     top.replaceChildren(countsBar(rows, f, draw), filterBox(rows, f, index, orgs, draw));
     ul.replaceChildren(...hits.slice(0, shown).map((row) => rowItem(row, index)));
     if (!hits.length) ul.append(h('li', { class: 'hint', text: t('desk.none') }));

@@ -1,0 +1,267 @@
+"""The LTSA desk's and the partners' screens, and what the village sees of their work: the
+inbox from the phone's own copy, each action an event saved offline and synced, the consent
+warning before a forward, and the JS rules table against sync/referral_status.py."""
+
+import datetime as dt
+import itertools
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from server.accounts import create_user
+from server.extensions import db
+from server.models import Referral
+from server.models import ReferralEvent
+from server.models import User
+from sync import referral_status as rs
+from tests.browser.conftest import DESA_A
+from tests.browser.conftest import PASSWORD
+from tests.browser.ui_helpers import login
+from tests.browser.ui_helpers import sync_now
+
+pytestmark = pytest.mark.browser
+
+PARTNER = ("wcc.uji", "wcc_mawar_balqis")
+WCC = "WCC Mawar Balqis"
+PLACE = "Kantor LTSA Sumber"
+OUTCOME = "Didampingi melapor; paspor kembali."
+
+
+def _headers(client, username):
+    response = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 201, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def _refer(client, officer, name, urgency, birth_date="1990-05-06", purposes=None):
+    person = {"name": name, "sex": "P", "birth_date": birth_date, "desa_code": DESA_A,
+              "migration_status": "purna_pmi", "phone": "081234567890",
+              "address": "Blok Kliwon RT 2", "lawful_basis": "tugas_publik"}
+    if purposes:
+        person |= {"lawful_basis": "persetujuan", "consent": {
+            "purposes": purposes, "notice_version": "1", "method": "centang"}}
+    answer = client.post("/api/persons", headers=officer, json=person)
+    assert answer.status_code == 201, answer.get_json()
+    answer = client.post("/api/referrals", headers=officer, json={
+        "person_id": answer.get_json()["id"], "services": ["pengaduan_kasus"],
+        "reason": "Uji meja", "urgency": urgency})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]
+
+
+@pytest.fixture(scope="module")
+def referrals(live_server):
+    """Four referrals of one officer, their names marked with a token only they carry; and
+    a WCC account. The names say why each sorts where it does."""
+    token = uuid.uuid4().hex[:6]
+    app = live_server.app
+    with app.app_context():
+        if not db.session.execute(sa.select(User).where(User.username == PARTNER[0])).first():
+            create_user(PARTNER[0], PASSWORD, "Uji WCC", "partner", organisation_code=PARTNER[1])
+            db.session.commit()
+        client = app.test_client()
+        officer = _headers(client, "perangkat.uji")
+        ids = {
+            "biasa": _refer(client, officer, f"Rukmini Biasa {token}", "biasa",
+                            purposes=["pencatatan", "rujukan_ltsa"]),
+            "anak": _refer(client, officer, f"Wartini Anak {token}", "biasa",
+                           birth_date="2012-02-03"),
+            "segera": _refer(client, officer, f"Sumi Segera {token}", "segera"),
+            "darurat": _refer(client, officer, f"Darsih Darurat {token}", "darurat"),
+        }
+        db.session.remove()
+    return token, ids
+
+
+def _events(live_server, referral_id):
+    rows = live_server.query(sa.select(ReferralEvent).where(
+        ReferralEvent.referral_id == referral_id).order_by(ReferralEvent.hlc))
+    return [row[0] for row in rows]
+
+
+def _status(live_server, referral_id):
+    return live_server.query(sa.select(Referral.status).where(Referral.id == referral_id))[0][0]
+
+
+def _act(page, action):
+    page.locator(f"#desk-actions [data-action={action}]").click()
+    page.locator("#confirm-action").click()
+
+
+def _schedule(page, day):
+    page.locator("#desk-actions [data-action=schedule]").click()
+    page.locator("#appt-date").fill(day)
+    page.locator("#appt-time").fill("09:30")
+    page.locator("#appt-place").fill(PLACE)
+    page.locator("#confirm-action").click()
+    expect(page.locator("#ref-status")).to_contain_text("Dijadwalkan")
+
+
+def _forward(page):
+    page.locator("#desk-actions [data-action=forward]").click()
+    page.locator("#forward-org").select_option(label=WCC)
+    page.locator("#confirm-action").click()
+    expect(page.locator("#ref-status")).to_contain_text("Dirujuk ke mitra")
+
+
+def _inbox_names(page, token):
+    page.goto("/#/meja")
+    page.get_by_label("Cari nama warga").fill(token)
+    return page.locator("#inbox li strong")
+
+
+def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, referrals):
+    token, ids = referrals
+    login(page, "ltsa.uji")
+    expect(page.get_by_role("link", name="Daftarkan warga")).to_have_count(0)
+    names = _inbox_names(page, token)
+    # Urgent first, then segera, then the child, then the rest.
+    expect(names).to_have_count(4)
+    expect(names.nth(0)).to_contain_text("Darsih Darurat")
+    expect(names.nth(1)).to_contain_text("Sumi Segera")
+    expect(names.nth(2)).to_contain_text("Wartini Anak")
+    expect(names.nth(3)).to_contain_text("Rukmini Biasa")
+    expect(page.locator("#inbox li").first).to_contain_text("Waled")
+    expect(page.locator("#inbox-counts [data-status=terkirim]")).to_be_visible()
+    page.get_by_text("Saring").click()
+    page.get_by_label("Urgensi").select_option(label="Darurat")
+    expect(names).to_have_count(1)
+    page.get_by_label("Urgensi").select_option(value="")
+    expect(names).to_have_count(4)
+
+    day = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    context.set_offline(True)
+    # Consent basis without partner referral: receive and schedule, then the warning.
+    page.goto(f"/#/meja/{ids['biasa']}")
+    expect(page.locator("#desk-consent")).to_contain_text("Rujukan ke LTSA")
+    expect(page.locator("#desk-phone")).to_contain_text("+6281234567890")
+    _act(page, "receive")
+    expect(page.locator("#ref-status")).to_contain_text("Diterima")
+    _schedule(page, day)
+    page.locator("#desk-actions [data-action=forward]").click()
+    expect(page.locator("#consent-warning")).to_contain_text("belum memberi persetujuan")
+    expect(page.locator("#forward-org")).to_have_count(0)
+    # The desk never hands back or withdraws: not offered.
+    expect(page.locator("#desk-actions [data-action=hand_back]")).to_have_count(0)
+    for key in ("darurat", "segera"):
+        page.goto(f"/#/meja/{ids[key]}")
+        _act(page, "receive")
+        expect(page.locator("#ref-status")).to_contain_text("Diterima")
+        _schedule(page, day)
+        _forward(page)
+    context.set_offline(False)
+    sync_now(page)
+
+    events = _events(live_server, ids["biasa"])
+    assert [(e.status, e.author_role) for e in events if e.kind == "status"] == [
+        ("terkirim", "officer"), ("diterima", "ltsa"), ("dijadwalkan", "ltsa")]
+    assert not any(e.flagged for e in events)
+    scheduled = events[-1]
+    assert scheduled.place == PLACE and scheduled.appointment_at is not None
+    for key in ("darurat", "segera"):
+        assert _status(live_server, ids[key]) == "dirujuk_lanjut"
+        assert not any(e.flagged for e in _events(live_server, ids[key]))
+
+
+def test_partner_sees_only_forwarded_hands_back_and_closes(page, live_server, referrals):
+    token, ids = referrals
+    if _status(live_server, ids["darurat"]) != "dirujuk_lanjut":
+        pytest.fail("runs after test_desk_inbox_and_actions_offline_then_synced")
+    login(page, PARTNER[0])
+    expect(page.get_by_role("link", name="Daftarkan warga")).to_have_count(0)
+    names = _inbox_names(page, token)
+    expect(names).to_have_count(2)
+    expect(page.locator("#inbox")).not_to_contain_text("Rukmini Biasa")
+    page.goto(f"/#/meja/{ids['segera']}")
+    expect(page.locator("#desk-actions [data-action=hand_back]")).to_be_visible()
+    expect(page.locator("#desk-actions [data-action=forward]")).to_have_count(0)
+    _act(page, "hand_back")
+    expect(page.locator("#ref-status")).to_contain_text("Dikembalikan ke LTSA")
+    page.goto(f"/#/meja/{ids['darurat']}")
+    expect(page.locator("#desk-actions [data-action=forward]")).to_have_count(0)
+    _act(page, "serve")
+    expect(page.locator("#ref-status")).to_contain_text("Sedang dilayani")
+    page.locator("#desk-actions [data-action=close]").click()
+    page.locator("#outcome").fill(OUTCOME)
+    page.locator("#confirm-action").click()
+    expect(page.locator("#ref-status")).to_contain_text("Selesai")
+    page.locator("#note").fill("Mohon desa memantau.")
+    page.get_by_label("Desa yang merujuk").check()
+    page.locator("#save-note").click()
+    expect(page.locator("#desk-history")).to_contain_text("Mohon desa memantau.")
+    sync_now(page)
+    assert _status(live_server, ids["segera"]) == "dikembalikan"
+    assert _status(live_server, ids["darurat"]) == "selesai"
+
+
+def test_village_sees_where_it_went(page, live_server, referrals):
+    _token, ids = referrals
+    if _status(live_server, ids["darurat"]) != "selesai":
+        pytest.fail("runs after test_partner_sees_only_forwarded_hands_back_and_closes")
+    login(page, "perangkat.uji")
+    sync_now(page)
+    page.goto("/#/")
+    expect(page.locator("#home-changed")).to_contain_text("Darsih Darurat")
+    page.goto(f"/#/rujukan/{ids['darurat']}")
+    expect(page.locator("#ref-org")).to_contain_text(WCC)
+    expect(page.locator("#ref-appt")).to_contain_text(PLACE)
+    expect(page.locator("#ref-outcome")).to_contain_text(OUTCOME)
+    expect(page.get_by_text("Mohon desa memantau.")).to_be_visible()
+    page.goto("/#/")
+    expect(page.locator("#home-changed")).not_to_contain_text("Darsih Darurat")
+
+
+def test_js_rules_table_equals_the_python_one(blank_page):
+    """Every role × status reached × status asked × served × forwarded, both sides."""
+    roles = sorted(rs.ROLE_STATUSES) + ["unknown"]
+    olds = [None, *rs.STATUSES]
+    news = [*rs.STATUSES, "bogus"]
+    cases = [[role, old, new, served, forwarded] for role, old, new, served, forwarded
+             in itertools.product(roles, olds, news, (False, True), (False, True))]
+    got = blank_page.evaluate("""async (cases) => {
+        const r = await import('/js/referral-rules.js');
+        return cases.map(([role, old, next, served, forwarded]) =>
+            r.transitionProblem(old, next, role, { served, forwarded }));
+    }""", cases)
+    want = [rs.transition_problem(old, new, role, served=served, forwarded=forwarded)
+            for role, old, new, served, forwarded in cases]
+    assert got == want
+    tables = blank_page.evaluate("""async () => {
+        const r = await import('/js/referral-rules.js');
+        return { statuses: r.STATUSES, transitions: r.TRANSITIONS, roles: r.ROLE_STATUSES,
+                 withdrawing: [...r.WITHDRAWING_ROLES] };
+    }""")
+    assert tables["statuses"] == list(rs.STATUSES)
+    assert {k or None: sorted(v) for k, v in tables["transitions"].items()} == {
+        k: sorted(v) for k, v in rs.TRANSITIONS.items()}
+    assert {k: sorted(v) for k, v in tables["roles"].items()} == {
+        k: sorted(v) for k, v in rs.ROLE_STATUSES.items()}
+    assert sorted(tables["withdrawing"]) == sorted(rs.WITHDRAWING_ROLES)
+
+
+def test_consent_and_contact_rules(blank_page):
+    """Phone and address by the reader's purpose; a forward's consent as the server's."""
+    cases = [
+        ("ltsa", "tugas_publik", [], True),
+        ("ltsa", "persetujuan", [["pencatatan"]], False),
+        ("ltsa", "persetujuan", [["rujukan_ltsa"]], True),
+        ("partner", "tugas_publik", [], False),
+        ("partner", "persetujuan", [["rujukan_ltsa", "rujukan_mitra"]], True),
+        ("officer", "persetujuan", [], True),
+    ]
+    got = blank_page.evaluate("""async (cases) => {
+        const r = await import('/js/referral-rules.js');
+        return cases.map(([role, basis, purposes]) => {
+            const consents = purposes.map((p) => ({ purposes: p }));
+            const person = { lawful_basis: basis };
+            return [r.contactAllowed(role, person, consents),
+                    r.forwardConsentMissing(person, consents)];
+        });
+    }""", cases)
+    for (role, basis, purposes, contact), (shown, missing) in zip(cases, got, strict=True):
+        assert shown is contact, (role, basis, purposes)
+        has_mitra = any("rujukan_mitra" in p for p in purposes)
+        assert missing is (basis == "persetujuan" and not has_mitra), (basis, purposes)
+
