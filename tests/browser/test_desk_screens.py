@@ -70,7 +70,12 @@ def referrals(live_server):
                            birth_date="2012-02-03"),
             "segera": _refer(client, officer, f"Sumi Segera {token}", "segera"),
             "darurat": _refer(client, officer, f"Darsih Darurat {token}", "darurat"),
+            "lewat": _refer(client, officer, f"Yati Lewat {token}", "biasa"),
         }
+        # Sent ten days ago and never acted on: overdue, whatever the weekday today.
+        db.session.execute(sa.update(Referral).where(Referral.id == ids["lewat"]).values(
+            created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=10)))
+        db.session.commit()
         db.session.remove()
     return token, ids
 
@@ -117,19 +122,26 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     login(page, "ltsa.uji")
     expect(page.get_by_role("link", name="Daftarkan warga")).to_have_count(0)
     names = _inbox_names(page, token)
-    # Urgent first, then segera, then the child, then the rest.
-    expect(names).to_have_count(4)
-    expect(names.nth(0)).to_contain_text("Darsih Darurat")
-    expect(names.nth(1)).to_contain_text("Sumi Segera")
-    expect(names.nth(2)).to_contain_text("Wartini Anak")
-    expect(names.nth(3)).to_contain_text("Rukmini Biasa")
+    # Overdue first, then urgent, segera, the child, the rest.
+    order = ["Yati Lewat", "Darsih Darurat", "Sumi Segera", "Wartini Anak", "Rukmini Biasa"]
+    expect(names).to_have_count(len(order))
+    for n, name in enumerate(order):
+        expect(names.nth(n)).to_contain_text(name)
+    expect(page.locator("#inbox li").first).to_contain_text("Lewat jadwal")
+    expect(page.locator("#inbox li").nth(1)).not_to_contain_text("Lewat jadwal")
     expect(page.locator("#inbox li").first).to_contain_text("Waled")
+    expect(page.locator("#inbox li").first).to_contain_text("dari Perangkat Desa")
     expect(page.locator("#inbox-counts [data-status=terkirim]")).to_be_visible()
     page.get_by_text("Saring").click()
     page.get_by_label("Urgensi").select_option(label="Darurat")
     expect(names).to_have_count(1)
     page.get_by_label("Urgensi").select_option(value="")
-    expect(names).to_have_count(4)
+    page.locator("#inbox-counts [data-status=terkirim]").click()
+    expect(names).to_have_count(len(order))
+    page.get_by_label("Layanan").select_option(label="Bantuan hukum")
+    expect(names).to_have_count(0)
+    page.get_by_label("Layanan").select_option(value="")
+    expect(names).to_have_count(len(order))
 
     day = (dt.date.today() + dt.timedelta(days=7)).isoformat()
     context.set_offline(True)
