@@ -66,13 +66,15 @@ function personCard(d, role) {
       kv('field.lawful_basis', label('lawful_basis', person.lawful_basis)),
       open && kv('desk.phone', person.phone, 'desk-phone'),
       open && kv('field.address', person.address, 'desk-address')),
-    !open && h('p', { class: 'hint', id: 'contact-hidden', text: t(`desk.contact_hidden_${role}`) }));
+    !open && h('p', { class: 'hint', id: 'contact-hidden',
+      text: t(`desk.contact_hidden_${role}`) }));
 }
 
 function consentCard(consents) {
   const items = consents.map((c) => h('li', { class: c.withdrawn_at ? 'withdrawn' : '' },
     h('strong', { text: (c.purposes || []).map((p) => label('consent_purpose', p)).join(', ') }),
-    h('span', { text: ` · ${label('consent_method', c.method)} · ${formatTime(c.given_at, 'date')}` }),
+    h('span', { text: ` · ${label('consent_method', c.method)}`
+      + ` · ${formatTime(c.given_at, 'date')}` }),
     c.withdrawn_at && h('span', { class: 'tag bad',
       text: ` ${t('desk.withdrawn', { date: formatTime(c.withdrawn_at, 'date') })}` })));
   return h('section', { class: 'card', id: 'desk-consent' },
@@ -119,8 +121,10 @@ function eventText(e, orgs) {
 function historyCard(d) {
   const items = d.events.map((e) => h('li', { class: e.derived?.flagged ? 'flagged' : '' },
     h('span', { class: 'when', text: whenText(eventClock(e)) }),
-    e.derived?.author_role && h('span', { class: 'who', text: label('role', e.derived.author_role) }),
-    e.kind === 'note' && h('span', { class: 'tag', text: t(`desk.audience_${e.audience || 'desk'}`) }),
+    e.derived?.author_role
+      && h('span', { class: 'who', text: label('role', e.derived.author_role) }),
+    e.kind === 'note'
+      && h('span', { class: 'tag', text: t(`desk.audience_${e.audience || 'desk'}`) }),
     h('p', { text: eventText(e, d.orgs) }),
     e.derived?.flagged && h('p', { class: 'tag bad', text: `⚠ ${t('referral.not_applied')}` }),
     e.pending && h('span', { class: 'tag wait', text: `⬆ ${t('sync.waiting')}` })));
@@ -149,9 +153,12 @@ const input = (labelKey, props) => {
 
 /** The schedule form: date, time (WIB) and place. */
 function scheduleForm(d, done) {
-  const [dateField, date] = input('desk.appt_date', { type: 'date', min: todayWIB(), id: 'appt-date' });
-  const [timeField, time] = input('desk.appt_time', { type: 'time', value: '09:00', id: 'appt-time' });
-  const [placeField, place] = input('desk.appt_place', { type: 'text', maxLength: 200, id: 'appt-place' });
+  const [dateField, date] = input('desk.appt_date',
+    { type: 'date', min: todayWIB(), id: 'appt-date' });
+  const [timeField, time] = input('desk.appt_time',
+    { type: 'time', value: '09:00', id: 'appt-time' });
+  const [placeField, place] = input('desk.appt_place',
+    { type: 'text', maxLength: 200, id: 'appt-place' });
   const save = button(t('desk.do.schedule'), async () => {
     dateField.setError(date.value ? '' : t('desk.need_date'));
     timeField.setError(time.value ? '' : t('desk.need_time'));
@@ -195,7 +202,8 @@ function forwardForm(d, done) {
 }
 
 function closeForm(d, done) {
-  const [outcomeField, outcome] = input('desk.outcome', { rows: 4, maxLength: 5000, id: 'outcome' });
+  const [outcomeField, outcome] = input('desk.outcome',
+    { rows: 4, maxLength: 5000, id: 'outcome' });
   const save = button(t('desk.do.close'), async () => {
     const text = outcome.value.trim();
     outcomeField.setError(text ? '' : t('desk.need_outcome'));

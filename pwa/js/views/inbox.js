@@ -117,7 +117,8 @@ export async function list(main, { session }) {
   const role = session.user.role;
   const f = { q: '', open: false };
   const search = h('input', { type: 'search', placeholder: t('desk.search'),
-    'aria-label': t('desk.search'), oninput: () => { f.q = search.value.trim(); shown = PAGE; draw(); } });
+    'aria-label': t('desk.search'),
+    oninput: () => { f.q = search.value.trim(); shown = PAGE; draw(); } });
   const top = h('div');
   const ul = h('ul', { class: 'items', id: 'inbox' });
   let shown = PAGE;
