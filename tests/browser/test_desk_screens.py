@@ -111,6 +111,20 @@ def _forward(page):
     expect(page.locator("#ref-status")).to_contain_text("Dirujuk ke mitra")
 
 
+def _add_consent(live_server, referral_id, purposes):
+    """The referring officer records a new consent of the referral's person, online."""
+    app = live_server.app
+    with app.app_context():
+        person_id = db.session.get(Referral, referral_id).person_id
+        client = app.test_client()
+        answer = client.post(f"/api/persons/{person_id}/consents",
+                             headers=_headers(client, "perangkat.uji"),
+                             json={"purposes": purposes, "notice_version": "1",
+                                   "method": "centang"})
+        assert answer.status_code == 201, answer.get_json()
+        db.session.remove()
+
+
 def _inbox_names(page, token):
     page.goto("/#/meja")
     page.get_by_label("Cari nama warga").fill(token)
@@ -152,9 +166,12 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     _act(page, "receive")
     expect(page.locator("#ref-status")).to_contain_text("Diterima")
     _schedule(page, day)
+    expect(page.locator("#forward-needs-consent")).to_be_visible()
     page.locator("#desk-actions [data-action=forward]").click()
     expect(page.locator("#consent-warning")).to_contain_text("belum memberi persetujuan")
     expect(page.locator("#forward-org")).to_have_count(0)
+    page.locator("#ask-consent").click()
+    expect(page.locator("#desk-history")).to_contain_text("Mohon catat persetujuan baru")
     # The desk never hands back or withdraws: not offered.
     expect(page.locator("#desk-actions [data-action=hand_back]")).to_have_count(0)
     for key in ("darurat", "segera"):
@@ -170,11 +187,23 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     assert [(e.status, e.author_role) for e in events if e.kind == "status"] == [
         ("terkirim", "officer"), ("diterima", "ltsa"), ("dijadwalkan", "ltsa")]
     assert not any(e.flagged for e in events)
-    scheduled = events[-1]
+    (scheduled,) = [e for e in events if e.status == "dijadwalkan"]
     assert scheduled.place == PLACE and scheduled.appointment_at is not None
+    assert [(e.audience, e.note[:28]) for e in events if e.kind == "note"] == [
+        ("village", "Mohon catat persetujuan baru")]
     for key in ("darurat", "segera"):
         assert _status(live_server, ids[key]) == "dirujuk_lanjut"
         assert not any(e.flagged for e in _events(live_server, ids[key]))
+
+    # The village records the further consent; after a sync the desk may forward.
+    _add_consent(live_server, ids["biasa"], ["pencatatan", "rujukan_ltsa", "rujukan_mitra"])
+    sync_now(page)
+    page.goto(f"/#/meja/{ids['biasa']}")
+    expect(page.locator("#desk-actions [data-action=forward]")).to_have_text("Rujuk ke mitra")
+    expect(page.locator("#forward-needs-consent")).to_have_count(0)
+    _forward(page)
+    sync_now(page)
+    assert _status(live_server, ids["biasa"]) == "dirujuk_lanjut"
 
 
 def test_partner_sees_only_forwarded_hands_back_and_closes(page, live_server, referrals):
@@ -184,8 +213,9 @@ def test_partner_sees_only_forwarded_hands_back_and_closes(page, live_server, re
     login(page, PARTNER[0])
     expect(page.get_by_role("link", name="Daftarkan warga")).to_have_count(0)
     names = _inbox_names(page, token)
-    expect(names).to_have_count(2)
-    expect(page.locator("#inbox")).not_to_contain_text("Rukmini Biasa")
+    expect(names).to_have_count(3)
+    expect(page.locator("#inbox")).not_to_contain_text("Wartini Anak")
+    expect(page.locator("#inbox")).not_to_contain_text("Yati Lewat")
     page.goto(f"/#/meja/{ids['segera']}")
     expect(page.locator("#desk-actions [data-action=hand_back]")).to_be_visible()
     expect(page.locator("#desk-actions [data-action=forward]")).to_have_count(0)

@@ -239,13 +239,19 @@ function actionsCard(d, role, redraw) {
     box.replaceChildren(h('h3', { text: t(`desk.do.${action}`) }), ...form);
     box.querySelector('input, select, textarea, button')?.focus();
   };
-  const label2 = (a) => (a === 'schedule' && d.state.status === 'tidak_hadir'
-    ? t('desk.do.reschedule') : t(`desk.do.${a}`));
+  // Said before the forward is tried: it needs a consent the person has not given.
+  const noConsent = allowed.includes('forward') && forwardConsentMissing(d.person, d.consents);
+  const text = (a) => {
+    if (a === 'schedule' && d.state.status === 'tidak_hadir') return t('desk.do.reschedule');
+    return `${a === 'forward' && noConsent ? '⚠ ' : ''}${t(`desk.do.${a}`)}`;
+  };
   return h('section', { class: 'card', id: 'desk-actions' },
     h('h2', { text: t('desk.actions') }),
-    allowed.length ? h('div', { class: 'biglinks' }, allowed.map((a) => button(label2(a),
+    allowed.length ? h('div', { class: 'biglinks' }, allowed.map((a) => button(text(a),
       () => open(a), 'secondary', { 'data-action': a })))
       : h('p', { class: 'hint', text: t('desk.no_actions') }),
+    noConsent && h('p', { class: 'hint', id: 'forward-needs-consent',
+      text: `⚠ ${t('desk.consent_missing')}` }),
     box);
 }
 
