@@ -27,8 +27,13 @@ const ROUTES = [
   [/^\/menu$/, 'menu', 'render'],
 ];
 
-// The LTSA desk and partners work referrals on their own screens, also from a #/rujukan link.
+// The LTSA desk and partners work referrals on their own screens, also under #/rujukan (the
+// address a notification opens), so the same link suits every role.
 const DESK_ROLES = new Set(['ltsa', 'partner']);
+const DESK_SCREENS = {
+  'referrals.list': ['inbox', 'list'],
+  'referrals.detail': ['desk-referral', 'render'],
+};
 
 const main = document.getElementById('main');
 let session = null;
@@ -46,12 +51,11 @@ async function route() {
   const path = location.hash.replace(/^#/, '') || '/';
   if (!session && path !== '/masuk') return go('/masuk');
   if (session && path === '/masuk') return go('/');
-  if (DESK_ROLES.has(session?.user.role) && path.startsWith('/rujukan')) {
-    return go(path.replace('/rujukan', '/meja'));
-  }
   const match = ROUTES.map(([re, mod, fn]) => [path.match(re), mod, fn]).find(([m]) => m);
   if (!match) return go('/');
-  const [m, mod, fn] = match;
+  const [m, screen, part] = match;
+  const desk = DESK_ROLES.has(session?.user.role) && DESK_SCREENS[`${screen}.${part}`];
+  const [mod, fn] = desk || [screen, part];
   flushDrafts();
   if (cleanup) cleanup();
   cleanup = null;

@@ -160,7 +160,8 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     day = (dt.date.today() + dt.timedelta(days=7)).isoformat()
     context.set_offline(True)
     # Consent basis without partner referral: receive and schedule, then the warning.
-    page.goto(f"/#/meja/{ids['biasa']}")
+    # A link to #/rujukan (as a notification opens) shows the desk's page to the desk.
+    page.goto(f"/#/rujukan/{ids['biasa']}")
     expect(page.locator("#desk-consent")).to_contain_text("Rujukan ke LTSA")
     expect(page.locator("#desk-phone")).to_contain_text("+6281234567890")
     _act(page, "receive")
