@@ -4,6 +4,7 @@ import { listRecords, pendingCount, listConflicts } from '../db.js';
 import { t, todayWIB } from '../i18n.js';
 import { h, setTitle, createdMs, onData } from '../ui.js';
 import { changedReferrals } from '../referral-seen.js';
+import { deskCounts } from '../referral-store.js';
 
 const CLOSED = new Set(['selesai', 'tidak_hadir', 'dibatalkan']);
 const VILLAGE_ROLES = new Set(['officer', 'community', 'admin']);
@@ -30,6 +31,17 @@ function changedCard(changed, persons) {
         h('span', { text: r.derived?.status_label || '' }))))));
 }
 
+/** The desk's and a partner's work: new, overdue, appointments today, open. */
+function deskCard(n) {
+  return h('section', { class: 'card', id: 'home-desk' },
+    h('h2', { text: t('desk.title') }),
+    h('a', { href: '#/meja', class: 'stats' },
+      stat(n.fresh, t('desk.home_new'), 'st-new'),
+      stat(n.overdue, t('desk.overdue'), 'st-overdue'),
+      stat(n.today, t('desk.home_today'), 'st-today'),
+      stat(n.open, t('home.referrals_open'), 'st-open')));
+}
+
 function stat(n, text, id) {
   return h('div', { class: 'stat', id }, h('strong', { text: String(n) }), h('span', { text }));
 }
@@ -52,6 +64,7 @@ export async function render(main, { session }) {
     const changed = village ? await changedReferrals() : [];
     const allPersons = changed.length ? await listRecords('persons') : [];
     const referralsLink = village ? '#/rujukan' : '#/meja';
+    const desk = !village && deskCard(await deskCounts(user.role));
     box.replaceChildren(
       h('p', { class: 'lead', text: t('home.hello', { name: user.full_name }) }),
       h('section', { class: 'card', 'aria-labelledby': 'week-h' },
@@ -61,6 +74,7 @@ export async function render(main, { session }) {
           stat(persons.length, t('home.persons'), 'st-persons'),
           stat(referrals.length, t('home.referrals_open'), 'st-referrals'))),
       changedCard(changed, allPersons),
+      desk,
       h('p', { class: pending ? 'notice warn' : 'notice ok', id: 'home-pending', text: pending ? `⬆ ${t('sync.pending', { n: pending })}` : `✓ ${t('sync.all_sent')}` }),
       h('nav', { class: 'biglinks' },
         village && h('a', { href: '#/kunjungan/baru', class: 'btn primary', text: `+ ${t('nav.new_visit')}` }),

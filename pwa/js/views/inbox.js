@@ -1,12 +1,12 @@
 /** Kotak masuk: the LTSA desk's and a partner's referrals, from this phone's copy (offline
  *  too): overdue, urgent and child referrals first; filters, search and counts per status. */
 
-import { listRecords } from '../db.js';
 import { t, label, options, todayWIB, formatTime } from '../i18n.js';
 import { isChild } from '../validate.js';
 import { h, setTitle, select, button, onData, createdMs } from '../ui.js';
 import { regionIndex, reference } from '../refdata.js';
-import { STATUSES, localState, isOverdue } from '../referral-rules.js';
+import { STATUSES, isOverdue } from '../referral-rules.js';
+import { referralRows } from '../referral-store.js';
 import { statusText, urgencyTag, childBadge, overdueTag } from '../referral-parts.js';
 
 const PAGE = 30;
@@ -14,25 +14,14 @@ const URGENCY_RANK = { darurat: 0, segera: 1, biasa: 2 };
 
 /** Every referral with what the list shows and sorts by. */
 async function loadRows(role) {
-  const [referrals, persons, events, index] = await Promise.all([
-    listRecords('referrals'), listRecords('persons'), listRecords('referral_events'),
-    regionIndex(),
-  ]);
-  const people = new Map(persons.map((p) => [p.id, p]));
-  const byReferral = new Map();
-  for (const e of events) {
-    if (!byReferral.has(e.referral_id)) byReferral.set(e.referral_id, []);
-    byReferral.get(e.referral_id).push(e);
-  }
+  const [rows, index] = await Promise.all([referralRows(role), regionIndex()]);
   const today = todayWIB();
-  return referrals.map((r) => {
-    const person = people.get(r.person_id);
-    const evs = byReferral.get(r.id) || [];
-    const { status } = localState(r, evs, role);
+  return rows.map((row) => {
+    const { r, person, events, status } = row;
     const desa = r.derived?.desa_code || person?.desa_code;
-    const sent = evs.find((e) => e.kind === 'status' && e.status === 'terkirim');
     return {
-      r, person, status, desa, kec: index.get(desa)?.parent || '', sent,
+      ...row, desa, kec: index.get(desa)?.parent || '',
+      sent: events.find((e) => e.kind === 'status' && e.status === 'terkirim'),
       child: Boolean(r.derived?.is_child || isChild(person?.birth_date)),
       overdue: isOverdue(r, status, today),
       created: createdMs(r) || 0,
