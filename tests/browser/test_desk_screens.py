@@ -183,6 +183,17 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
         expect(page.locator("#ref-status")).to_contain_text("Diterima")
         _schedule(page, day)
         _forward(page)
+    # A no-show, then a new appointment; and a note for the desk alone.
+    page.goto(f"/#/meja/{ids['anak']}")
+    _schedule(page, day)
+    _act(page, "no_show")
+    expect(page.locator("#ref-status")).to_contain_text("Tidak hadir")
+    expect(page.locator("#desk-actions [data-action=schedule]")).to_have_text("Jadwalkan ulang")
+    _schedule(page, day)
+    page.goto(f"/#/meja/{ids['darurat']}")
+    page.locator("#note").fill("Catatan internal meja.")
+    page.locator("#save-note").click()
+    expect(page.locator("#desk-history")).to_contain_text("Catatan internal meja.")
     context.set_offline(False)
     sync_now(page)
 
@@ -194,6 +205,11 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     assert scheduled.place == PLACE and scheduled.appointment_at is not None
     assert [(e.audience, e.note[:28]) for e in events if e.kind == "note"] == [
         ("village", "Mohon catat persetujuan baru")]
+    assert [e.status for e in _events(live_server, ids["anak"]) if e.kind == "status"] == [
+        "terkirim", "dijadwalkan", "tidak_hadir", "dijadwalkan"]
+    assert _status(live_server, ids["anak"]) == "dijadwalkan"
+    (note,) = [e for e in _events(live_server, ids["darurat"]) if e.kind == "note"]
+    assert (note.note, note.audience) == ("Catatan internal meja.", "desk")
     for key in ("darurat", "segera"):
         assert _status(live_server, ids[key]) == "dirujuk_lanjut"
         assert not any(e.flagged for e in _events(live_server, ids[key]))
@@ -257,6 +273,7 @@ def test_village_sees_where_it_went(page, live_server, referrals):
     expect(page.locator("#ref-appt")).to_contain_text(PLACE)
     expect(page.locator("#ref-outcome")).to_contain_text(OUTCOME)
     expect(page.get_by_text("Mohon desa memantau.")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("Catatan internal meja.")
     page.goto("/#/")
     expect(page.locator("#home-changed")).not_to_contain_text("Darsih Darurat")
 
