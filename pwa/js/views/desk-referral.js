@@ -291,5 +291,9 @@ export async function render(main, { params: [id], session }) {
       noteCard(d, draw));
   };
   await draw();
-  return onData(draw);
+  // A sync in the background must not wipe an action or a note being written: the page is
+  // redrawn after the user saves (or leaves and comes back).
+  const busy = () => box.querySelector('.action-form')?.childElementCount > 0
+    || Boolean(box.querySelector('#note')?.value.trim());
+  return onData(() => (busy() ? null : draw()));
 }
