@@ -20,7 +20,7 @@ export function childBadge() {
 
 export function overdueTag(referral, status) {
   return isOverdue(referral, status, todayWIB())
-    && h('span', { class: 'tag bad overdue', text: `⏰ ${t('desk.overdue')}` });
+    && h('span', { class: 'tag bad overdue', text: `⚠ ${t('desk.overdue')}` });
 }
 
 /** When an event (or the referral's first write) happened, for people. */
