@@ -6,7 +6,7 @@ export FLASK_APP := server
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test init demo lint bench clean
+.PHONY: run test install install-test init demo lint lint-js bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
+
+# The JavaScript linter (package.json: development only; the app itself has no build step).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -40,11 +45,14 @@ run: demo
 	trap 'kill $$worker 2>/dev/null' EXIT; \
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-## The whole test suite (SQLite, and PostgreSQL when a server answers)
-test: install-test
+## The linters, then the whole test suite (SQLite, and PostgreSQL when a server answers)
+test: install-test lint-js
 	$(BIN)/pytest
 
-lint: install-test
+lint-js: node_modules/.installed
+	node_modules/.bin/eslint .
+
+lint: install-test lint-js
 	$(BIN)/ruff check .
 
 ## Benchmarks that print figures (sync through gunicorn; the app's download budget)
@@ -53,4 +61,4 @@ bench: install-test
 	$(BIN)/python bench/pwa_budget.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis node_modules

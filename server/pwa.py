@@ -27,6 +27,12 @@ PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 SW_NAME = "sw.js"
 PRECACHE_PLACEHOLDER = "self.__PRECACHE = [];"
 DEFAULT_CATALOG = "i18n/id.json"
+# Modules of screens only some roles open: reports (the desk, partners, admin), the
+# village's data entry and the desk's inbox and referral page. The app fetches a role's
+# screens once its user is logged in (pwa/js/app.js keepRoleScreens), so they work offline
+# from then on.
+ROLE_ONLY = {"js/chart.js", "js/views/visits.js", "js/views/register.js", "js/views/refer.js",
+             "js/views/inbox.js", "js/views/desk-referral.js"}
 VERSION_PLACEHOLDER = "self.__VERSION = 'dev';"
 # Enough of each file's SHA-256 to tell its versions apart; the list goes to every phone.
 REVISION_CHARS = 10
@@ -227,9 +233,10 @@ class AppFiles:
             if asset is not None:
                 url = "/" if rel == "index.html" else f"/{rel}"
                 entry = {"url": url, "revision": asset.digest[:REVISION_CHARS]}
-                if rel.startswith("i18n/") and rel != DEFAULT_CATALOG:
-                    # Another language's words: cached when first chosen, not fetched by
-                    # every phone at install (most never switch from Bahasa Indonesia).
+                if (rel.startswith("i18n/") and rel != DEFAULT_CATALOG) or rel in ROLE_ONLY:
+                    # Another language's words, or a module only some roles use: cached
+                    # when first used, not fetched by every phone at install (most never
+                    # switch from Bahasa Indonesia; a village phone never draws a report).
                     entry["lazy"] = True
                 entries.append(entry)
         return entries

@@ -1,5 +1,7 @@
 """The Alembic migrations build exactly the schema the models describe, on each database."""
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -18,3 +20,32 @@ def test_every_table_is_created(app):
     names = set(sa.inspect(db.engine).get_table_names())
     assert {t.name for t in db.metadata.sorted_tables} <= names
     assert "alembic_version" in names
+
+
+def test_notes_recorded_before_audiences_stay_readable_by_the_village(tmp_path):
+    """A data migration, on SQLite (the schema tests above run on both databases): the
+    notes of a database from before note audiences keep being read by the village."""
+    from flask_migrate import upgrade
+
+    from server import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite'}",
+                      "TESTING": True})
+    with app.app_context():
+        upgrade(revision="c41e7a9d2b60")
+        table = sa.Table("referral_events", sa.MetaData(), autoload_with=db.engine)
+        row = {}
+        for column in table.columns:
+            if column.nullable or column.server_default is not None:
+                continue
+            python = column.type.python_type
+            row[column.name] = {str: "x", int: 0, bool: False,
+                                dt.datetime: dt.datetime(2026, 1, 5)}.get(python, {})
+        row.update(id="e1", kind="note", note="Catatan lama")
+        with db.engine.begin() as conn:
+            conn.execute(table.insert().values(**row))
+        upgrade()
+        with db.engine.connect() as conn:
+            audience = conn.execute(sa.text("SELECT audience FROM referral_events")).scalar_one()
+        db.engine.dispose()
+    assert audience == "village"

@@ -1,10 +1,13 @@
-/** Boot, the router on location.hash, the sync bar, the update banner. */
+/** The shell: boot, the router on location.hash, the sync bar, the update banner. Screens
+ *  (views/) load on first visit to their route and get what they need of the shell in their
+ *  context argument: {params, session, path, refreshSession}. */
 
 import { getSession } from './db.js';
 import { startAutoSync, getStatus } from './sync-client.js';
 import { registerServiceWorker, requestPersistentStorage } from './sw-bridge.js';
 import { loadLang, t, serverText, formatTime, todayWIB } from './i18n.js';
-import { h, go, isDirty, setDirty, flushDrafts } from './ui.js';
+import { h, go, isDirty, setDirty } from './ui.js';
+import { flushDrafts } from './components/draft.js';
 
 // [pattern, view module, export]; the module loads on first visit to the route.
 const ROUTES = [
@@ -41,9 +44,37 @@ let cleanup = null;
 let routing = 0;
 
 /** The logged-in session, re-read after login or logout. */
-export async function refreshSession() {
+async function refreshSession() {
   session = await getSession();
+  if (session) keepRoleScreens(session.user.role);
   return session;
+}
+
+// Screens only some roles open are not fetched when the app is installed (server/pwa.py
+// ROLE_ONLY), so the login screen loads light. Once a user of such a role is logged in and the
+// worker controls the page, they are fetched through it, which keeps them for offline use.
+const VILLAGE_SCREENS = ['/js/views/visits.js', '/js/views/register.js', '/js/views/refer.js'];
+const DESK_SCREEN_FILES = ['/js/views/inbox.js', '/js/views/desk-referral.js'];
+const ROLE_SCREENS = {
+  officer: VILLAGE_SCREENS, community: VILLAGE_SCREENS, admin: VILLAGE_SCREENS,
+  ltsa: DESK_SCREEN_FILES, partner: DESK_SCREEN_FILES,
+};
+
+function controlled() {
+  const container = navigator.serviceWorker;
+  if (container.controller) return Promise.resolve();
+  return new Promise((resolve) => container.addEventListener('controllerchange', resolve,
+    { once: true }));
+}
+
+/** Keep the role's screens for offline use; the page is marked data-offline="ready" once all
+ *  the user needs without signal is on the phone. */
+async function keepRoleScreens(role) {
+  if (!('serviceWorker' in navigator)) return;
+  await controlled();
+  const kept = await Promise.all((ROLE_SCREENS[role] || []).map(
+    (url) => fetch(url).then((r) => r.ok, () => false)));
+  if (kept.every(Boolean)) document.documentElement.dataset.offline = 'ready';
 }
 
 async function route() {
@@ -78,7 +109,7 @@ async function route() {
   let off = null;
   try {
     if (!view) throw new Error(`screen ${mod} not loaded`);
-    off = await view[fn](root, { params: m.slice(1), session, path });
+    off = await view[fn](root, { params: m.slice(1), session, path, refreshSession });
   } catch (error) {
     // A broken screen says so in words; the rest of the app (and the data) stays usable.
     console.error(error);
@@ -93,28 +124,27 @@ async function route() {
   main.focus({ preventScroll: true });
 }
 
-/** Redraw the current screen (after a language change or new data). */
-export function rerender() {
-  return route();
-}
-
 // The sync bar: the truth about sync, always in view; a tap opens the details.
 function renderStatus(s = getStatus()) {
   const bar = document.getElementById('syncbar');
   const parts = [];
-  if (!s.online) parts.push(h('span', { class: 'st off', text: `⚠ ${t('sync.offline')}` }));
-  else if (s.syncing) parts.push(h('span', { class: 'st', text: `⟳ ${t('sync.syncing')}` }));
-  parts.push(h('span', { class: 'st', text: s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}` }));
+  const say = (cls, text) => parts.push(h('span', { class: cls, text }));
+  if (!s.online) say('st off', `⚠ ${t('sync.offline')}`);
+  else if (s.syncing) say('st', `⟳ ${t('sync.syncing')}`);
+  say('st', s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}`);
   if (s.lastSync) {
     const day = todayWIB(new Date(s.lastSync)) === todayWIB() ? 'time' : 'datetime';
-    parts.push(h('span', { class: 'st', text: t('sync.last', { time: formatTime(s.lastSync, day) }) }));
+    say('st', t('sync.last', { time: formatTime(s.lastSync, day) }));
   }
-  if (s.refused) parts.push(h('span', { class: 'st bad', text: `✖ ${t('sync.refused', { n: s.refused })}` }));
+  if (s.refused) say('st bad', `✖ ${t('sync.refused', { n: s.refused })}`);
   // Offline is said once, by the first line; other errors in plain words.
-  if (s.lastError && (s.online || s.lastError.reason !== 'offline')) parts.push(h('span', { class: 'st bad line', text: `✖ ${serverText(s.lastError)}` }));
-  if (s.clockWarning) parts.push(h('span', { class: 'st bad line', text: `⚠ ${serverText(s.clockWarning)}` }));
+  if (s.lastError && (s.online || s.lastError.reason !== 'offline')) {
+    say('st bad line', `✖ ${serverText(s.lastError)}`);
+  }
+  if (s.clockWarning) say('st bad line', `⚠ ${serverText(s.clockWarning)}`);
   bar.replaceChildren(...parts);
-  bar.setAttribute('aria-label', `${t('sync.details')}: ${parts.map((p) => p.textContent).join('. ')}`);
+  const words = parts.map((p) => p.textContent).join('. ');
+  bar.setAttribute('aria-label', `${t('sync.details')}: ${words}`);
 }
 
 // A new version waits: applied only when no form holds unsaved input.
@@ -141,7 +171,11 @@ async function boot() {
   session = await getSession();
   document.getElementById('syncbar').addEventListener('click', () => go('/sinkronisasi'));
   window.addEventListener('jangkau:status', (e) => renderStatus(e.detail));
-  window.addEventListener('jangkau:lang', () => renderStatus());
+  // Another language: the bar and the screen in its words.
+  window.addEventListener('jangkau:lang', () => {
+    renderStatus();
+    route();
+  });
   // Drafts are written as the user types; a hidden page writes any that still wait.
   document.addEventListener('visibilitychange', () => document.hidden && flushDrafts());
   window.addEventListener('pagehide', flushDrafts);
@@ -150,7 +184,10 @@ async function boot() {
   await route();
   registerServiceWorker({ onUpdate: offerUpdate });
   requestPersistentStorage();
-  if (session) startAutoSync();
+  if (session) {
+    keepRoleScreens(session.user.role);
+    startAutoSync();
+  }
 }
 
 boot();

@@ -16,8 +16,10 @@ const FONT = 11;
 const PAD = 6;
 
 export function escapeXml(value) {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => (
-    { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  return String(value ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
 }
 
 function label(labelObj, lang) {
@@ -53,20 +55,25 @@ function fmt(value) {
 
 function svg(width, height, title, body) {
   const t = escapeXml(title);
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" `
-    + `width="${width}" height="${height}" role="img" aria-label="${t}" `
-    + `font-size="${FONT}" font-family="sans-serif"><title>${t}</title>${body}</svg>`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" ` +
+    `width="${width}" height="${height}" role="img" aria-label="${t}" ` +
+    `font-size="${FONT}" font-family="sans-serif"><title>${t}</title>${body}</svg>`
+  );
 }
 
 function legend(series, lang, y) {
   let x = PAD;
-  return series.map((s, i) => {
-    const text = escapeXml(label(s.label, lang));
-    const item = `<rect x="${x}" y="${y}" width="10" height="10" fill="${COLOURS[i % COLOURS.length]}"/>`
-      + `<text x="${x + 14}" y="${y + 9}">${text}</text>`;
-    x += 24 + text.length * FONT * 0.55;
-    return item;
-  }).join('');
+  return series
+    .map((s, i) => {
+      const text = escapeXml(label(s.label, lang));
+      const item =
+        `<rect x="${x}" y="${y}" width="10" height="10" fill="${COLOURS[i % COLOURS.length]}"/>` +
+        `<text x="${x + 14}" y="${y + 9}">${text}</text>`;
+      x += 24 + text.length * FONT * 0.55;
+      return item;
+    })
+    .join('');
 }
 
 function horizontalBars(chart, lang, width, title) {
@@ -77,15 +84,21 @@ function horizontalBars(chart, lang, width, title) {
   const height = PAD * 2 + row * names.length;
   const max = Math.max(...values, 0) || 1;
   const room = width - labelWidth - PAD * 3 - FONT * 3;
-  const body = names.map((name, i) => {
-    const y = PAD + i * row;
-    const w = (values[i] / max) * room;
-    return `<text x="${labelWidth}" y="${y + FONT}" text-anchor="end">`
-      + `${escapeXml(fit(name, labelWidth))}<title>${escapeXml(name)}</title></text>`
-      + `<rect class="bar" x="${labelWidth + PAD}" y="${y + 2}" width="${w.toFixed(1)}" `
-      + `height="${row - 6}" fill="${COLOURS[0]}"><title>${escapeXml(name)}: ${fmt(values[i])}</title></rect>`
-      + `<text x="${(labelWidth + PAD * 2 + w).toFixed(1)}" y="${y + FONT}">${fmt(values[i])}</text>`;
-  }).join('');
+  const body = names
+    .map((name, i) => {
+      const y = PAD + i * row;
+      const w = (values[i] / max) * room;
+      return (
+        `<text x="${labelWidth}" y="${y + FONT}" text-anchor="end">` +
+        `${escapeXml(fit(name, labelWidth))}<title>${escapeXml(name)}</title></text>` +
+        `<rect class="bar" x="${labelWidth + PAD}" y="${y + 2}" width="${w.toFixed(1)}" ` +
+        `height="${row - 6}" fill="${COLOURS[0]}">` +
+        `<title>${escapeXml(name)}: ${fmt(values[i])}</title></rect>` +
+        `<text x="${(labelWidth + PAD * 2 + w).toFixed(1)}" y="${y + FONT}">` +
+        `${fmt(values[i])}</text>`
+      );
+    })
+    .join('');
   return svg(width, height, title, body);
 }
 
@@ -94,18 +107,25 @@ function frame(chart, lang, width, height, max) {
   const bottom = height - PAD - FONT * 2 - (chart.series.length > 1 ? 14 : 0);
   const top = PAD + FONT;
   const right = width - PAD;
-  const axis = `<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#888"/>`
-    + `<text x="${left - 3}" y="${bottom}" text-anchor="end">0</text>`
-    + `<text x="${left - 3}" y="${top + FONT / 2}" text-anchor="end">${fmt(max)}</text>`
-    + `<line x1="${left}" y1="${top}" x2="${right}" y2="${top}" stroke="#ddd"/>`;
+  const axis =
+    `<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#888"/>` +
+    `<text x="${left - 3}" y="${bottom}" text-anchor="end">0</text>` +
+    `<text x="${left - 3}" y="${top + FONT / 2}" text-anchor="end">${fmt(max)}</text>` +
+    `<line x1="${left}" y1="${top}" x2="${right}" y2="${top}" stroke="#ddd"/>`;
   const step = (right - left) / Math.max(chart.categories.length, 1);
   let names = chart.categories.map((c, i) => label(chart.category_labels?.[i] ?? c, lang));
   // Labels that do not fit side by side: the first word ("Jan 2026" -> "Jan"), then only
   // every k-th label.
   if (Math.max(...names.map(textWidth)) > step - 2) names = names.map((n) => n.split(' ')[0]);
   const every = Math.max(1, Math.ceil((Math.max(...names.map(textWidth)) + 4) / step));
-  const ticks = names.map((name, i) => (i % every ? '' : `<text x="${(left + step * (i + 0.5)).toFixed(1)}" `
-    + `y="${bottom + FONT + 3}" text-anchor="middle">${escapeXml(name)}</text>`)).join('');
+  const ticks = names
+    .map((name, i) =>
+      i % every
+        ? ''
+        : `<text x="${(left + step * (i + 0.5)).toFixed(1)}" ` +
+          `y="${bottom + FONT + 3}" text-anchor="middle">${escapeXml(name)}</text>`,
+    )
+    .join('');
   const key = chart.series.length > 1 ? legend(chart.series, lang, height - PAD - 10) : '';
   const y = (v) => bottom - (v / max) * (bottom - top);
   return { left, bottom, top, step, y, body: axis + ticks + key };
@@ -113,9 +133,11 @@ function frame(chart, lang, width, height, max) {
 
 function verticalBars(chart, lang, width, height, title, stacked) {
   const n = chart.categories.length;
-  const totals = chart.categories.map((_, i) => (stacked
-    ? chart.series.reduce((sum, s) => sum + num(s.values[i]), 0)
-    : Math.max(0, ...chart.series.map((s) => num(s.values[i])))));
+  const totals = chart.categories.map((_, i) =>
+    stacked
+      ? chart.series.reduce((sum, s) => sum + num(s.values[i]), 0)
+      : Math.max(0, ...chart.series.map((s) => num(s.values[i]))),
+  );
   const max = niceMax(Math.max(0, ...totals));
   const f = frame(chart, lang, width, height, max);
   const bars = [];
@@ -127,14 +149,18 @@ function verticalBars(chart, lang, width, height, title, stacked) {
       const v = num(s.values[i]);
       if (v <= 0) return;
       const colour = COLOURS[k % COLOURS.length];
-      const tip = `<title>${escapeXml(label(chart.category_labels?.[i] ?? chart.categories[i], lang))}, `
-        + `${escapeXml(label(s.label, lang))}: ${fmt(v)}</title>`;
+      const tip =
+        `<title>${escapeXml(label(chart.category_labels?.[i] ?? chart.categories[i], lang))}, ` +
+        `${escapeXml(label(s.label, lang))}: ${fmt(v)}</title>`;
       const x = stacked ? x0 : x0 + (room / chart.series.length) * k;
       const w = stacked ? room : room / chart.series.length;
       const yTop = f.y(base + v);
       const h = f.y(base) - yTop;
-      bars.push(`<rect class="bar" data-series="${escapeXml(s.key)}" x="${x.toFixed(1)}" `
-        + `y="${yTop.toFixed(1)}" width="${w.toFixed(1)}" height="${h.toFixed(1)}" fill="${colour}">${tip}</rect>`);
+      bars.push(
+        `<rect class="bar" data-series="${escapeXml(s.key)}" x="${x.toFixed(1)}" ` +
+          `y="${yTop.toFixed(1)}" width="${w.toFixed(1)}" height="${h.toFixed(1)}" ` +
+          `fill="${colour}">${tip}</rect>`,
+      );
       if (stacked) base += v;
     });
   }
@@ -145,28 +171,34 @@ function lines(chart, lang, width, height, title) {
   const all = chart.series.flatMap((s) => s.values.filter((v) => Number.isFinite(v)));
   const max = niceMax(Math.max(0, ...all));
   const f = frame(chart, lang, width, height, max);
-  const paths = chart.series.map((s, k) => {
-    const colour = COLOURS[k % COLOURS.length];
-    let d = '';
-    let pen = false;
-    const dots = [];
-    s.values.forEach((v, i) => {
-      if (!Number.isFinite(v)) {
-        pen = false;
-        return;
-      }
-      const x = (f.left + f.step * (i + 0.5)).toFixed(1);
-      const y = f.y(v).toFixed(1);
-      d += `${pen ? 'L' : 'M'}${x} ${y} `;
-      pen = true;
-      dots.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="${colour}"><title>`
-        + `${escapeXml(label(chart.category_labels?.[i] ?? chart.categories[i], lang))}, `
-        + `${escapeXml(label(s.label, lang))}: ${fmt(v)}</title></circle>`);
-    });
-    const path = d ? `<path class="line" data-series="${escapeXml(s.key)}" d="${d.trim()}" `
-      + `fill="none" stroke="${colour}" stroke-width="2"/>` : '';
-    return path + dots.join('');
-  }).join('');
+  const paths = chart.series
+    .map((s, k) => {
+      const colour = COLOURS[k % COLOURS.length];
+      let d = '';
+      let pen = false;
+      const dots = [];
+      s.values.forEach((v, i) => {
+        if (!Number.isFinite(v)) {
+          pen = false;
+          return;
+        }
+        const x = (f.left + f.step * (i + 0.5)).toFixed(1);
+        const y = f.y(v).toFixed(1);
+        d += `${pen ? 'L' : 'M'}${x} ${y} `;
+        pen = true;
+        dots.push(
+          `<circle cx="${x}" cy="${y}" r="2.5" fill="${colour}"><title>` +
+            `${escapeXml(label(chart.category_labels?.[i] ?? chart.categories[i], lang))}, ` +
+            `${escapeXml(label(s.label, lang))}: ${fmt(v)}</title></circle>`,
+        );
+      });
+      const path = d
+        ? `<path class="line" data-series="${escapeXml(s.key)}" d="${d.trim()}" ` +
+          `fill="none" stroke="${colour}" stroke-width="2"/>`
+        : '';
+      return path + dots.join('');
+    })
+    .join('');
   return svg(width, height, title, f.body + paths);
 }
 
@@ -177,8 +209,11 @@ function lines(chart, lang, width, height, title) {
  */
 export function chartSvg(chart, { lang = 'id', width = 320, height = 180, title = '' } = {}) {
   const name = label(title, lang);
-  const empty = !chart || !chart.categories?.length || !chart.series?.length
-    || chart.series.every((s) => s.values.every((v) => !num(v)));
+  const empty =
+    !chart ||
+    !chart.categories?.length ||
+    !chart.series?.length ||
+    chart.series.every((s) => s.values.every((v) => !num(v)));
   if (empty) {
     const text = lang === 'en' ? 'No data for this period' : 'Belum ada data pada periode ini';
     return svg(width, 40, name, `<text x="${PAD}" y="24">${escapeXml(text)}</text>`);

@@ -15,8 +15,10 @@ export function checkNode(node) {
 
 /** The string form of (wall_ms, counter, node). */
 export function encode(wallMs, counter, node) {
-  if (!Number.isInteger(wallMs) || wallMs < 0 || wallMs > MAX_WALL) throw new Error(`wall_ms out of range: ${wallMs}`);
-  if (!Number.isInteger(counter) || counter < 0 || counter > MAX_COUNTER) throw new Error(`counter out of range: ${counter}`);
+  if (!Number.isInteger(wallMs) || wallMs < 0 || wallMs > MAX_WALL)
+    throw new Error(`wall_ms out of range: ${wallMs}`);
+  if (!Number.isInteger(counter) || counter < 0 || counter > MAX_COUNTER)
+    throw new Error(`counter out of range: ${counter}`);
   checkNode(node);
   return `${String(wallMs).padStart(15, '0')}-${String(counter).padStart(5, '0')}-${node}`;
 }
@@ -49,9 +51,11 @@ export const wallOf = (value) => parse(value).wallMs;
 export const compare = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 // A counter past five digits moves the clock one millisecond on instead.
-const tick = (wallMs, counter, node) => (counter > MAX_COUNTER ? encode(wallMs + 1, 0, node) : encode(wallMs, counter, node));
+const tick = (wallMs, counter, node) =>
+  counter > MAX_COUNTER ? encode(wallMs + 1, 0, node) : encode(wallMs, counter, node);
 
-/** The HLC of a local event on node, strictly after last (a wall clock that goes back keeps last's time). */
+/** The HLC of a local event on node, strictly after last (a wall clock that goes back keeps last's
+ *  time). */
 export function now(node, last = null, wallMs = Date.now()) {
   checkNode(node);
   if (last == null) return encode(wallMs, 0, node);
@@ -72,7 +76,8 @@ export function receive(local, remote, wallMs = Date.now()) {
   return tick(top, counter, loc.node);
 }
 
-/** [hlc, wasClamped]: an HLC too far ahead of the server clock is replaced by one at server time. */
+/** [hlc, wasClamped]: an HLC too far ahead of the server clock is replaced by one at
+ *  server time. */
 export function clamp(remote, serverWallMs, maxSkewMs = MAX_SKEW_MS, last = null) {
   if (maxSkewMs < 0) throw new Error('max_skew_ms must not be negative');
   const rem = parse(remote);
@@ -86,14 +91,21 @@ export function shift(remote, byMs) {
   return encode(Math.min(Math.max(rem.wallMs + byMs, 0), MAX_WALL), rem.counter, rem.node);
 }
 
-/** How far the server moves an edit's HLC into server time (hlc.py correction_ms): 0 with offset_ms, else minus the device's offset when beyond the skew. */
-export function correctionMs(serverWallMs, offsetMs = null, deviceTimeMs = null, maxSkewMs = MAX_SKEW_MS) {
+/** How far the server moves an edit's HLC into server time (hlc.py correction_ms): 0 with
+ *  offset_ms, else minus the device's offset when beyond the skew. */
+export function correctionMs(
+  serverWallMs,
+  offsetMs = null,
+  deviceTimeMs = null,
+  maxSkewMs = MAX_SKEW_MS,
+) {
   if (offsetMs != null || deviceTimeMs == null) return 0;
   const off = deviceTimeMs - serverWallMs;
   return Math.abs(off) <= maxSkewMs ? 0 : -off;
 }
 
-/** A mutation's base in server time (hlc.py bound_base): own clocks move with it, clocks beyond the skew become null. */
+/** A mutation's base in server time (hlc.py bound_base): own clocks move with it, clocks beyond the
+ *  skew become null. */
 export function boundBase(base, node, movedMs, serverWallMs, maxSkewMs = MAX_SKEW_MS) {
   if (base == null) return null;
   const out = {};

@@ -52,9 +52,18 @@ function fmt(kind) {
     const opts = {
       time: { hour: '2-digit', minute: '2-digit' },
       date: { day: 'numeric', month: 'short', year: 'numeric' },
-      datetime: { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' },
+      datetime: {
+        day: 'numeric',
+        month: 'short',
+        year: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+      },
     }[kind];
-    fmtCache[key] = new Intl.DateTimeFormat(current === 'en' ? 'en-GB' : 'id-ID', { timeZone: WIB, ...opts });
+    fmtCache[key] = new Intl.DateTimeFormat(current === 'en' ? 'en-GB' : 'id-ID', {
+      timeZone: WIB,
+      ...opts,
+    });
   }
   return fmtCache[key];
 }
@@ -63,7 +72,9 @@ function fmt(kind) {
 export function formatTime(when, kind = 'time') {
   if (when == null || when === '') return '';
   const d = when instanceof Date ? when : new Date(when);
-  return Number.isNaN(d.getTime()) ? '' : fmt(kind).format(d) + (kind === 'time' ? '' : kind === 'datetime' ? ' WIB' : '');
+  return Number.isNaN(d.getTime())
+    ? ''
+    : fmt(kind).format(d) + (kind === 'time' ? '' : kind === 'datetime' ? ' WIB' : '');
 }
 
 /** A calendar date 'YYYY-MM-DD' written for people. */

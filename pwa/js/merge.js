@@ -30,7 +30,8 @@ const sortedKeys = (obj) => Object.keys(obj).sort(byCodePoint);
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const clone = (v) => (v === undefined ? null : structuredClone(v));
 // Python's truthiness, for the `x or {}` idioms of merge.py ([] and {} are false there).
-const truthy = (v) => (Array.isArray(v) ? v.length > 0 : isObject(v) ? Object.keys(v).length > 0 : Boolean(v));
+const truthy = (v) =>
+  Array.isArray(v) ? v.length > 0 : isObject(v) ? Object.keys(v).length > 0 : Boolean(v);
 // Tuples of strings and integers compared the way Python compares them (strings are ASCII).
 function cmp(a, b) {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
@@ -40,25 +41,34 @@ function cmp(a, b) {
   return a.length - b.length;
 }
 
-/** merge.py write_order: a write whose base is at or above its own HLC sorts just after that base. */
-export const writeOrder = (hlc, base) => (base != null && base >= hlc ? [base, 1, hlc] : [hlc, 0, hlc]);
+/** merge.py write_order: a write whose base is at or above its own HLC sorts just after
+ *  that base. */
+export const writeOrder = (hlc, base) =>
+  base != null && base >= hlc ? [base, 1, hlc] : [hlc, 0, hlc];
 
-/** Canonical JSON (sorted keys, no spaces, ASCII with \uXXXX): json.dumps(sort_keys, ensure_ascii). */
+/** Canonical JSON (sorted keys, no spaces, ASCII with \uXXXX):
+ *  json.dumps(sort_keys, ensure_ascii). */
 export function canonical(value) {
   if (value === undefined || value === null) return 'null';
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (typeof value === 'object') {
-    return `{${sortedKeys(value).map((k) => `${canonical(k)}:${canonical(value[k])}`).join(',')}}`;
+    return `{${sortedKeys(value)
+      .map((k) => `${canonical(k)}:${canonical(value[k])}`)
+      .join(',')}}`;
   }
   // Python escapes everything outside printable ASCII (U+007F too), lowercase hex.
-  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** True if a and b are the same JSON value (1 and true differ). */
 export const sameValue = (a, b) => canonical(a) === canonical(b);
 
 /** The identity of a conflict entry, for storing each once. */
-export const conflictKey = (e) => [e.entity, e.id, e.field, e.losing_hlc, e.winning_hlc, e.reason].join('|');
+export const conflictKey = (e) =>
+  [e.entity, e.id, e.field, e.losing_hlc, e.winning_hlc, e.reason].join('|');
 
 /** True if record is a tombstone. */
 export const isDeleted = (record) => record != null && record._deleted != null;
@@ -84,7 +94,15 @@ export function latestClock(record) {
 
 /** An empty record with every bookkeeping key in place. */
 export function newRecord(id) {
-  return { id, _clocks: {}, _authors: {}, _bases: {}, _deleted: null, _deleted_by: null, _deleted_base: null };
+  return {
+    id,
+    _clocks: {},
+    _authors: {},
+    _bases: {},
+    _deleted: null,
+    _deleted_by: null,
+    _deleted_base: null,
+  };
 }
 
 /** Throws MergeRefused unless the mutation is well formed and allowed for its entity kind. */
@@ -96,31 +114,50 @@ export function checkMutation(m, kind) {
   const fields = truthy(m.fields) ? m.fields : {};
   if (!isObject(fields)) throw new MergeRefused('bad_fields', 'fields must be an object');
   const base = m.base;
-  if (base != null && (!isObject(base) || !Object.values(base).every((v) => v === null || isValid(v)))) {
+  if (
+    base != null &&
+    (!isObject(base) || !Object.values(base).every((v) => v === null || isValid(v)))
+  ) {
     throw new MergeRefused('bad_base', JSON.stringify(base));
   }
   const allowed = kind.fields;
   for (const name of Object.keys(fields)) {
-    if (!name || name === 'id' || name.startsWith('_')) throw new MergeRefused('reserved_field', name);
-    if (allowed != null && !Object.hasOwn(allowed, name)) throw new MergeRefused('unknown_field', name);
-    if (allowed != null && !FIELD_KINDS.includes(allowed[name])) throw new Error(`unsupported field kind ${allowed[name]} for ${name}`);
+    if (!name || name === 'id' || name.startsWith('_'))
+      throw new MergeRefused('reserved_field', name);
+    if (allowed != null && !Object.hasOwn(allowed, name))
+      throw new MergeRefused('unknown_field', name);
+    if (allowed != null && !FIELD_KINDS.includes(allowed[name]))
+      throw new Error(`unsupported field kind ${allowed[name]} for ${name}`);
   }
   if (kind.insert_only) {
-    if (m.op !== 'insert') throw new MergeRefused('insert_only', `${m.op} on an insert-only entity`);
-    if (!truthy(fields)) throw new MergeRefused('empty_insert', 'an insert-only record needs fields');
+    if (m.op !== 'insert')
+      throw new MergeRefused('insert_only', `${m.op} on an insert-only entity`);
+    if (!truthy(fields))
+      throw new MergeRefused('empty_insert', 'an insert-only record needs fields');
   }
   if (m.op === 'delete') {
-    if (kind.archive_only) throw new MergeRefused('archive_only', 'archive the record instead of deleting it');
+    if (kind.archive_only)
+      throw new MergeRefused('archive_only', 'archive the record instead of deleting it');
     if (truthy(fields)) throw new MergeRefused('bad_fields', 'a delete carries no fields');
   }
 }
 
 // --- writes and deletes, as in merge.py's _Write and _Delete ----------------------------
 
-const write = (value, hlc, author, base) => ({ value: clone(value), hlc, author: author ?? null, base: base ?? null });
+const write = (value, hlc, author, base) => ({
+  value: clone(value),
+  hlc,
+  author: author ?? null,
+  base: base ?? null,
+});
 // The canonical JSON breaks ties between different writes that share an order.
 const writeKey = (w) => [...writeOrder(w.hlc, w.base), canonical([w.value, w.author, w.base])];
-const del = (hlc, author, base) => ({ hlc, author: author ?? null, base: base ?? null, isDelete: true });
+const del = (hlc, author, base) => ({
+  hlc,
+  author: author ?? null,
+  base: base ?? null,
+  isDelete: true,
+});
 const deleteKey = (d) => [d.hlc, canonical([d.author, d.base])];
 
 // True if the deleter had seen this write of the field (or a newer one).
@@ -148,7 +185,9 @@ function put(record, name, w) {
 
 function conflict(entity, id, field, winner, loser, reason) {
   return {
-    entity, id, field,
+    entity,
+    id,
+    field,
     winning_value: winner.isDelete ? null : clone(winner.value),
     winning_hlc: winner.hlc,
     winning_author: winner.author,
@@ -168,7 +207,8 @@ function lwwReason(winner, loser) {
   return 'concurrent_edit';
 }
 
-const currentDelete = (record) => (record._deleted == null ? null : del(record._deleted, record._deleted_by, record._deleted_base));
+const currentDelete = (record) =>
+  record._deleted == null ? null : del(record._deleted, record._deleted_by, record._deleted_base);
 
 function deleteReason(d, name, w) {
   if (saw(d, name, w.hlc)) return null;
@@ -235,10 +275,13 @@ function mergeInsertOnly(entity, record, fields, hlc, author) {
     out = record;
   }
   const conflicts = [];
-  for (const name of [...new Set([...Object.keys(win[0]), ...Object.keys(lose[0])])].sort(byCodePoint)) {
+  for (const name of [...new Set([...Object.keys(win[0]), ...Object.keys(lose[0])])].sort(
+    byCodePoint,
+  )) {
     const winner = write(win[0][name], win[1], win[2], null);
     const loser = write(lose[0][name], lose[1], lose[2], null);
-    if (!sameValue(winner.value, loser.value)) conflicts.push(conflict(entity, record.id, name, winner, loser, 'duplicate_id'));
+    if (!sameValue(winner.value, loser.value))
+      conflicts.push(conflict(entity, record.id, name, winner, loser, 'duplicate_id'));
   }
   return [out, conflicts];
 }
@@ -249,10 +292,12 @@ function baseOf(m) {
   return Object.fromEntries(Object.entries(m.base).filter(([, v]) => v !== null));
 }
 
-/** [newRecord, conflicts] after one mutation; the input record is not changed. Throws MergeRefused. */
+/** [newRecord, conflicts] after one mutation; the input record is not changed.
+ *  Throws MergeRefused. */
 export function applyMutation(record, m, kind) {
   checkMutation(m, kind);
-  if (record != null && record.id !== m.id) throw new Error(`mutation for ${m.id} applied to ${record.id}`);
+  if (record != null && record.id !== m.id)
+    throw new Error(`mutation for ${m.id} applied to ${record.id}`);
   const entity = m.entity ?? '';
   const out = record != null ? structuredClone(record) : newRecord(m.id);
   const fields = truthy(m.fields) ? m.fields : {};
@@ -267,7 +312,9 @@ export function applyMutation(record, m, kind) {
   if (m.op === 'delete') return [out, mergeDelete(entity, out, del(m.hlc, m.author, base))];
   const conflicts = [];
   for (const name of sortedKeys(fields)) {
-    conflicts.push(...mergeWrite(entity, out, name, write(fields[name], m.hlc, m.author, (base || {})[name])));
+    conflicts.push(
+      ...mergeWrite(entity, out, name, write(fields[name], m.hlc, m.author, (base || {})[name])),
+    );
   }
   return [out, conflicts];
 }
@@ -289,7 +336,11 @@ export function mergeRecords(local, remote, kind, entity = '') {
     return mergeInsertOnly(entity, out, plainFields(remote), hlc, author);
   }
   const conflicts = [];
-  for (const name of sortedKeys(remote._clocks)) conflicts.push(...mergeWrite(entity, out, name, storedWrite(remote, name)));
-  if (remote._deleted != null) conflicts.push(...mergeDelete(entity, out, del(remote._deleted, remote._deleted_by, remote._deleted_base)));
+  for (const name of sortedKeys(remote._clocks))
+    conflicts.push(...mergeWrite(entity, out, name, storedWrite(remote, name)));
+  if (remote._deleted != null)
+    conflicts.push(
+      ...mergeDelete(entity, out, del(remote._deleted, remote._deleted_by, remote._deleted_base)),
+    );
   return [out, conflicts];
 }

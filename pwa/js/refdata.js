@@ -13,16 +13,26 @@ const SOURCES = {
 
 /** Fetch every reference list into meta; a list that fails keeps its cached copy. */
 export async function refreshReference(token, only = Object.keys(SOURCES)) {
-  await Promise.all(only.map(async (name) => {
-    try {
-      const { items } = await request('GET', SOURCES[name], null, token);
-      const slim = name === 'regions'
-        ? items.map((r) => ({ code: r.code, name: r.name, level: r.level, parent: r.parent_code }))
-        : items;
-      await setMeta(`ref:${name}`, slim);
-      cache[name] = slim;
-    } catch { /* offline: keep what is cached */ }
-  }));
+  await Promise.all(
+    only.map(async (name) => {
+      try {
+        const { items } = await request('GET', SOURCES[name], null, token);
+        const slim =
+          name === 'regions'
+            ? items.map((r) => ({
+                code: r.code,
+                name: r.name,
+                level: r.level,
+                parent: r.parent_code,
+              }))
+            : items;
+        await setMeta(`ref:${name}`, slim);
+        cache[name] = slim;
+      } catch {
+        /* offline: keep what is cached */
+      }
+    }),
+  );
 }
 
 const cache = {};
@@ -56,27 +66,38 @@ export function desaName(index, code) {
 
 const fold = (s) => s.toLowerCase().replace(/\s+/g, ' ');
 
-/** The kecamatan → desa picker: shows the chosen desa; search filters desa and kecamatan as one types. */
+/** The kecamatan → desa picker: shows the chosen desa; search filters desa and kecamatan as one
+ *  types. */
 export function desaPicker({ value, onChange, index }) {
   const shown = h('p', { class: 'picked', text: desaName(index, value) || t('region.none') });
-  const search = h('input', { type: 'search', autocomplete: 'off', placeholder: t('region.search_ph') });
+  const search = h('input', {
+    type: 'search',
+    autocomplete: 'off',
+    placeholder: t('region.search_ph'),
+  });
   const list = h('div', { class: 'picklist' });
   const desas = [...index.values()].filter((r) => r.level === 'desa' || r.level === 'kelurahan');
   const render = () => {
     const q = fold(search.value.trim());
     list.replaceChildren();
     if (!q) return;
-    const hits = desas.filter((d) => fold(d.name).includes(q) || fold(index.get(d.parent)?.name || '').includes(q));
+    const hits = desas.filter(
+      (d) => fold(d.name).includes(q) || fold(index.get(d.parent)?.name || '').includes(q),
+    );
     for (const d of hits.slice(0, 30)) {
-      list.append(h('button', {
-        type: 'button', class: 'pick', text: desaName(index, d.code),
-        onclick: () => {
-          shown.textContent = desaName(index, d.code);
-          search.value = '';
-          list.replaceChildren();
-          onChange(d.code);
-        },
-      }));
+      list.append(
+        h('button', {
+          type: 'button',
+          class: 'pick',
+          text: desaName(index, d.code),
+          onclick: () => {
+            shown.textContent = desaName(index, d.code);
+            search.value = '';
+            list.replaceChildren();
+            onChange(d.code);
+          },
+        }),
+      );
     }
     if (!hits.length) list.append(h('p', { class: 'hint', text: t('region.no_match') }));
   };

@@ -2,7 +2,8 @@
 
 const HOUR_MS = 60 * 60 * 1000;
 
-/** Register /sw.js; onUpdate(apply) when a new version waits. apply() activates it and reloads once. */
+/** Register /sw.js; onUpdate(apply) when a new version waits. apply() activates it and reloads
+ *  once. */
 export function registerServiceWorker({ onUpdate } = {}) {
   if (!('serviceWorker' in navigator)) return Promise.resolve(null);
   const container = navigator.serviceWorker;
@@ -22,19 +23,23 @@ export function registerServiceWorker({ onUpdate } = {}) {
       waiting.postMessage({ type: 'skip-waiting' });
     });
   };
-  return container.register('/sw.js', { scope: '/' }).then((reg) => {
-    offer(reg);
-    reg.addEventListener('updatefound', () => {
-      const worker = reg.installing;
-      if (worker) worker.addEventListener('statechange', () => worker.state === 'installed' && offer(reg));
+  return container
+    .register('/sw.js', { scope: '/' })
+    .then((reg) => {
+      offer(reg);
+      reg.addEventListener('updatefound', () => {
+        const worker = reg.installing;
+        if (worker)
+          worker.addEventListener('statechange', () => worker.state === 'installed' && offer(reg));
+      });
+      // An app left open for days still hears of a new version.
+      setInterval(() => reg.update().catch(() => {}), HOUR_MS);
+      return reg;
+    })
+    .catch((error) => {
+      console.warn('service worker not registered', error);
+      return null;
     });
-    // An app left open for days still hears of a new version.
-    setInterval(() => reg.update().catch(() => {}), HOUR_MS);
-    return reg;
-  }).catch((error) => {
-    console.warn('service worker not registered', error);
-    return null;
-  });
 }
 
 /** Ask the browser not to evict IndexedDB under storage pressure; true when granted. */

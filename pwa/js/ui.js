@@ -1,7 +1,7 @@
-/** Small DOM helpers shared by the screens: elements, labelled fields, toggles, steppers, drafts. */
+/** Small DOM helpers shared by the screens: elements, labelled fields, toggles, steppers,
+ *  buttons, messages. Knows nothing of storage (drafts: components/draft.js). */
 
 import { t } from './i18n.js';
-import { saveDraft, loadDraft, clearDraft } from './db.js';
 
 /** An element: props set as properties or attributes, on* as listeners; children appended. */
 export function h(tag, props, ...kids) {
@@ -42,35 +42,6 @@ export function isDirty() {
   return dirty;
 }
 
-const pending = new Map();
-/** A draft of one form: save() as the user types (debounced), clear() once saved. */
-export function draft(key, getState) {
-  const write = () => {
-    clearTimeout(pending.get(key)?.timer);
-    pending.delete(key);
-    return saveDraft(key, getState());
-  };
-  return {
-    load: () => loadDraft(key),
-    save() {
-      setDirty(true);
-      clearTimeout(pending.get(key)?.timer);
-      pending.set(key, { write, timer: setTimeout(write, 250) });
-    },
-    flush: () => (pending.has(key) ? write() : undefined),
-    async clear() {
-      clearTimeout(pending.get(key)?.timer);
-      pending.delete(key);
-      await clearDraft(key);
-      setDirty(false);
-    },
-  };
-}
-/** Write every waiting draft now (the page is being hidden). */
-export function flushDrafts() {
-  for (const { write } of [...pending.values()]) write();
-}
-
 let uid = 0;
 /** A labelled field: the label above the control, a hint, a warning line and an error line. */
 export function field(labelText, control, { hint, badge } = {}) {
@@ -78,8 +49,10 @@ export function field(labelText, control, { hint, badge } = {}) {
   const note = h('p', { class: 'warn', id: `${id}-w`, hidden: true });
   const err = h('p', { class: 'err', id: `${id}-e`, hidden: true });
   const hintEl = hint ? h('p', { class: 'hint', id: `${id}-h`, text: hint }) : null;
-  control.setAttribute('aria-describedby', [hintEl && `${id}-h`, `${id}-w`, `${id}-e`].filter(Boolean).join(' '));
-  const wrap = h('div', { class: 'field' }, h('label', { htmlFor: id }, labelText, badge), control, hintEl, note, err);
+  const described = [hintEl && `${id}-h`, `${id}-w`, `${id}-e`].filter(Boolean).join(' ');
+  control.setAttribute('aria-describedby', described);
+  const wrap = h('div', { class: 'field' }, h('label', { htmlFor: id }, labelText, badge),
+    control, hintEl, note, err);
   wrap.setError = (text) => {
     err.textContent = text ? `✖ ${text}` : '';
     err.hidden = !text;
@@ -115,7 +88,9 @@ export function toggles({ legend, name, opts, value, multiple = false, onChange,
 
 /** A count with − and + buttons and a numeric keyboard. */
 export function stepper({ label: labelText, value, onChange, max = 10000 }) {
-  const input = h('input', { type: 'text', inputmode: 'numeric', pattern: '[0-9]*', value: String(value ?? 0), class: 'num' });
+  const input = h('input', {
+    type: 'text', inputmode: 'numeric', pattern: '[0-9]*', value: String(value ?? 0), class: 'num',
+  });
   const set = (n) => {
     const v = Math.max(0, Math.min(max, n));
     input.value = String(v);
@@ -126,8 +101,12 @@ export function stepper({ label: labelText, value, onChange, max = 10000 }) {
     if (digits !== input.value) input.value = digits;
     onChange(digits === '' ? 0 : Math.min(max, +digits));
   });
-  const minus = h('button', { type: 'button', class: 'step', 'aria-label': t('ui.less', { what: labelText }), text: '−', onclick: () => set((+input.value || 0) - 1) });
-  const plus = h('button', { type: 'button', class: 'step', 'aria-label': t('ui.more', { what: labelText }), text: '+', onclick: () => set((+input.value || 0) + 1) });
+  const stepButton = (words, text, by) => h('button', {
+    type: 'button', class: 'step', 'aria-label': t(words, { what: labelText }), text,
+    onclick: () => set((+input.value || 0) + by),
+  });
+  const minus = stepButton('ui.less', '−', -1);
+  const plus = stepButton('ui.more', '+', 1);
   const wrap = field(labelText, input);
   wrap.classList.add('stepper');
   const row = h('div', { class: 'steprow' });
@@ -158,7 +137,8 @@ export function select(opts, value, onChange, emptyText = t('ui.choose')) {
 
 /** The progress line of a form in steps. */
 export function stepLine(n, of, name) {
-  return h('p', { class: 'stepline' }, h('strong', { text: t('ui.step', { n, of }) }), ` · ${name}`);
+  const progress = h('strong', { text: t('ui.step', { n, of }) });
+  return h('p', { class: 'stepline' }, progress, ` · ${name}`);
 }
 
 /** The bottom bar with the screen's main action (and an optional secondary one). */
@@ -206,29 +186,4 @@ export function createdMs(record) {
 export function onData(fn, events = ['jangkau:data', 'jangkau:lang']) {
   for (const e of events) window.addEventListener(e, fn);
   return () => events.forEach((e) => window.removeEventListener(e, fn));
-}
-
-/** A form in steps: "Langkah 2 dari 4", Kembali / Lanjut, the last step's main action.
- *  steps: functions returning {name, body, check?, extra?}; check may be async. Returns redraw. */
-export function wizard(box, { state, touch, steps, finish, finishText }) {
-  function draw() {
-    state.step = Math.min(Math.max(1, state.step || 1), steps.length);
-    const step = steps[state.step - 1]();
-    const last = state.step === steps.length;
-    // Moving between steps is no input: the step is kept with the next keystroke.
-    const back = state.step > 1 && button(t('ui.back'), () => { state.step -= 1; draw(); }, 'secondary');
-    const next = button(last ? finishText : t('ui.next'), async () => {
-      if (step.check && !(await step.check())) {
-        box.querySelector('.err:not([hidden])')?.scrollIntoView({ block: 'center' });
-        return;
-      }
-      if (last) return finish();
-      state.step += 1;
-      draw();
-      window.scrollTo(0, 0);
-    }, 'primary', { id: last ? 'save' : 'next' });
-    box.replaceChildren(stepLine(state.step, steps.length, step.name), ...step.body.flat().filter(Boolean), actions(back, step.extra, next));
-  }
-  draw();
-  return draw;
 }

@@ -42,18 +42,26 @@ export function parseNik(raw, today = todayWIB()) {
   const serial = number.slice(12);
   if (serial === '0000') return { error: problem('v.nik_serial') };
   return {
-    nik: { number, region: parts.join('.'), birthDate: `${year}-${pad(month)}-${pad(day)}`, sex, serial },
+    nik: {
+      number,
+      region: parts.join('.'),
+      birthDate: `${year}-${pad(month)}-${pad(day)}`,
+      sex,
+      serial,
+    },
   };
 }
 
 /** Disagreements between a valid NIK and the form: warnings, never refusals. */
 export function nikWarnings(nik, sex, birthDate) {
   const out = [];
-  if (sex && sex !== nik.sex) out.push(problem(nik.sex === 'P' ? 'v.nik_says_female' : 'v.nik_says_male'));
+  if (sex && sex !== nik.sex)
+    out.push(problem(nik.sex === 'P' ? 'v.nik_says_female' : 'v.nik_says_male'));
   if (birthDate) {
     const [y, m, d] = birthDate.split('-');
     const [ny, nm, nd] = nik.birthDate.split('-');
-    if (d !== nd || m !== nm || y.slice(2) !== ny.slice(2)) out.push(problem('v.nik_birth_differs'));
+    if (d !== nd || m !== nm || y.slice(2) !== ny.slice(2))
+      out.push(problem('v.nik_birth_differs'));
   }
   if (!nik.number.startsWith(KABUPATEN_NIK_PREFIX)) out.push(problem('v.nik_outside'));
   return out;

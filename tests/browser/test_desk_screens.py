@@ -20,6 +20,7 @@ from tests.browser.conftest import DESA_A
 from tests.browser.conftest import PASSWORD
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import sync_now
+from tests.browser.ui_helpers import wait_controlled
 
 pytestmark = pytest.mark.browser
 
@@ -134,6 +135,8 @@ def _inbox_names(page, token):
 def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, referrals):
     token, ids = referrals
     login(page, "ltsa.uji")
+    # The desk's screens are kept on the phone for offline use.
+    wait_controlled(page)
     expect(page.get_by_role("link", name="Daftarkan warga")).to_have_count(0)
     # The desk's home counts its own work (other tests' referrals may be there too).
     expect(page.locator("#st-overdue strong")).not_to_have_text("0")

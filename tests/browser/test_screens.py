@@ -342,8 +342,11 @@ def test_update_waits_for_an_unsaved_form(page, live_server):
     expect(page).to_have_url(re.compile(r"#/kunjungan$"))
     # A mark on this document: it is gone only once the new version has reloaded the page.
     page.evaluate("window.__before_update = true")
-    banner.get_by_role("button", name="Muat ulang").click()
-    page.wait_for_function("() => window.__before_update === undefined")
+    # Waiting for the reload as an event: a polled predicate would be eval'd under the
+    # page's CSP (script-src 'self') if the reload had not happened yet.
+    with page.expect_event("load"):
+        banner.get_by_role("button", name="Muat ulang").click()
+    assert page.evaluate("() => window.__before_update") is None
     expect(page.locator("#update")).to_be_hidden()
 
 

@@ -64,6 +64,16 @@ def test_precache_lists_every_app_file_with_its_hash(pwa_client, pwa_copy):
     assert re.fullmatch(r"[0-9a-f]{16}", version)
 
 
+def test_only_other_languages_and_role_screens_wait_to_be_used(pwa_client):
+    entries, _, _ = worker(pwa_client)
+    lazy = {e["url"] for e in entries if e.get("lazy")}
+    # The login screen and what every role needs offline come at install; a role's own
+    # screens once its user has logged in (pwa/js/app.js keepRoleScreens).
+    assert lazy == {"/i18n/en.json", "/js/chart.js", "/js/views/visits.js",
+                    "/js/views/register.js", "/js/views/refer.js", "/js/views/inbox.js",
+                    "/js/views/desk-referral.js"}
+
+
 @pytest.mark.parametrize("changed", ["js/db.js", "manifest.webmanifest", "index.html",
                                      "icons/icon-192.png"])
 def test_changing_any_app_file_gives_a_new_worker(pwa_client, pwa_copy, changed):

@@ -234,7 +234,9 @@ class _Account:
         self.headers = {"Authorization": f"Bearer {token}"}
 
 
-def test_conflict_is_pulled_and_resolved_online(page, live_server):
+def _conflicted_visit(page, live_server) -> tuple[str, dict]:
+    """A visit whose notes two phones of the desa changed: this one's value and the other's
+    are both kept, one of them in the conflict log."""
     from tests.sync_helpers import Phone
 
     page.goto("/")
@@ -246,7 +248,7 @@ def test_conflict_is_pulled_and_resolved_online(page, live_server):
     client = live_server.app.test_client()
     token = client.post("/api/auth/login", json={"username": "perangkat.dua",
                                                  "password": live_server.password}).json["token"]
-    other = Phone(client, _Account(token), node="hp-dua",
+    other = Phone(client, _Account(token), node=f"hp-dua-{uuid.uuid4().hex[:6]}",
                   wall_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000))
     other.sync_all()
     other.edit("visits", record_id, {"notes": "Versi HP dua"})
@@ -259,6 +261,11 @@ def test_conflict_is_pulled_and_resolved_online(page, live_server):
     assert {conflict["winning_value"], conflict["losing_value"]} == {"Versi HP satu",
                                                                       "Versi HP dua"}
     assert conflict["losing_author"]["name"]
+    return record_id, conflict
+
+
+def test_conflict_is_pulled_and_resolved_online(page, live_server):
+    record_id, conflict = _conflicted_visit(page, live_server)
     resolved = call(page, "sync-client",
                     f"m.resolveConflict('{conflict['id']}', 'Versi HP dua')")
     assert resolved["resolved_at"]
@@ -266,6 +273,29 @@ def test_conflict_is_pulled_and_resolved_online(page, live_server):
     record = call(page, "db", f"m.getRecord('visits', '{record_id}')")
     assert record["notes"] == "Versi HP dua" and record["pending"] is False
     assert record["_clocks"]["notes"].endswith("-server")
+
+
+def test_a_conflict_resolved_offline_is_resolved_on_the_server(page, context, live_server):
+    from server.models import ConflictEntry
+
+    record_id, conflict = _conflicted_visit(page, live_server)
+    wait_for_worker(page)
+    context.set_offline(True)
+    resolved = call(page, "sync-client",
+                    f"m.resolveConflict('{conflict['id']}', 'Versi HP dua')")
+    assert resolved["resolved_at"]
+    [entry] = call(page, "db", "m.listOutbox()")
+    assert entry["resolves"] == [conflict["id"]] and entry["fields"] == {"notes": "Versi HP dua"}
+    assert live_server.query(sa.select(ConflictEntry.resolved_at)
+                             .where(ConflictEntry.record_id == record_id)) == [(None,)]
+    context.set_offline(False)
+    status = call(page, "sync-client", "m.syncNow()")
+    assert status["pending"] == 0 and status["lastError"] is None
+    [(resolved_at, notes)] = live_server.query(
+        sa.select(ConflictEntry.resolved_at, OutreachVisit.notes)
+        .join(OutreachVisit, OutreachVisit.id == ConflictEntry.record_id)
+        .where(ConflictEntry.record_id == record_id))
+    assert resolved_at is not None and notes == "Versi HP dua"
 
 
 def test_logout_during_a_sync_leaves_nothing_behind(page, live_server):

@@ -49,8 +49,10 @@ def login(page: Page, username: str, password: str = PASSWORD) -> None:
 
 
 def wait_controlled(page: Page) -> None:
-    """Wait until the service worker controls the page (then offline reloads work)."""
+    """After logging in: wait until the service worker controls the page and the user's
+    screens are kept for offline use (then offline reloads and forms work)."""
     page.wait_for_function("navigator.serviceWorker.controller !== null")
+    expect(page.locator("html")).to_have_attribute("data-offline", "ready")
 
 
 def sync_now(page: Page) -> None:

@@ -17,29 +17,37 @@ const ENUM_OF = {
 };
 
 function show(fieldName, value, index) {
-  if (value == null || value === '' || (Array.isArray(value) && !value.length)) return t('conflict.empty');
+  const empty = value == null || value === '' || (Array.isArray(value) && !value.length);
+  if (empty) return t('conflict.empty');
   if (typeof value === 'boolean') return value ? t('ui.yes') : t('ui.no');
   if (fieldName === 'desa_code') return desaName(index, value);
   if (fieldName.endsWith('_date') || fieldName === 'keep_until') return formatDate(value);
   const group = ENUM_OF[fieldName];
-  if (Array.isArray(value)) return value.map((v) => (group ? label(group, v) : String(v))).join(', ');
-  return group ? label(group, value) : String(value);
+  const said = (v) => (group ? label(group, v) : String(v));
+  return Array.isArray(value) ? value.map(said).join(', ') : said(value);
 }
 
 async function recordName(c, index) {
   const r = await getRecord(c.entity, c.record_id);
   if (!r) return t(`entity.${c.entity}`);
-  if (c.entity === 'visits') return `${t('entity.visits')}: ${label('visit_type', r.visit_type)}, ${formatDate(r.visit_date)}, ${desaName(index, r.desa_code)}`;
+  if (c.entity === 'visits') {
+    const visit = [label('visit_type', r.visit_type), formatDate(r.visit_date),
+      desaName(index, r.desa_code)];
+    return `${t('entity.visits')}: ${visit.join(', ')}`;
+  }
   if (c.entity === 'persons') return `${t('entity.persons')}: ${r.name}`;
   const person = r.person_id && await getRecord('persons', r.person_id);
   return `${t(`entity.${c.entity}`)}${person ? `: ${person.name}` : ''}`;
 }
 
 function side(kind, value, author, hlc) {
+  const head = kind === 'kept' ? `✓ ${t('conflict.kept')}` : `✖ ${t('conflict.lost')}`;
+  const name = author?.name || t('conflict.unknown_author');
+  const when = formatTime(hlcMs(hlc), 'datetime');
   return h('div', { class: `side ${kind}` },
-    h('p', { class: 'sidehead', text: kind === 'kept' ? `✓ ${t('conflict.kept')}` : `✖ ${t('conflict.lost')}` }),
+    h('p', { class: 'sidehead', text: head }),
     h('p', { class: 'value', text: value }),
-    h('p', { class: 'hint', text: t('conflict.by', { name: author?.name || t('conflict.unknown_author'), when: formatTime(hlcMs(hlc), 'datetime') }) }));
+    h('p', { class: 'hint', text: t('conflict.by', { name, when }) }));
 }
 
 export async function render(main) {
@@ -63,7 +71,8 @@ export async function render(main) {
           await draw();
         } catch (e) {
           use.disabled = false;
-          err.replaceChildren(notice(e.status === 0 ? t('conflict.need_online') : serverText(e) || t('conflict.failed')));
+          err.replaceChildren(notice(e.status === 0
+            ? t('conflict.need_online') : serverText(e) || t('conflict.failed')));
         }
       }, 'primary wide', { 'aria-label': `${t('conflict.use_this')}: ${fieldName}` });
       return h('section', { class: 'card conflict', 'data-conflict': c.id },

@@ -5,20 +5,20 @@
 
 import { listRecords, getRecord, saveEdit } from '../db.js';
 import { t, label, formatTime, todayWIB } from '../i18n.js';
-import { ageOn, isChild } from '../validate.js';
+import { ageOn } from '../validate.js';
 import { h, setTitle, field, button, toast, newId, notice, onData } from '../ui.js';
 import { regionIndex, desaName, reference } from '../refdata.js';
+import { facts } from '../components/detail.js';
 import {
   localState, allowedActions, contactAllowed, forwardConsentMissing, byClock, eventClock,
 } from '../referral-rules.js';
 import {
-  statusText, urgencyTag, childBadge, overdueTag, whenText, appointmentText,
-  latestAppointment,
-} from '../referral-parts.js';
+  statusText, overdueTag, whenText, appointmentText, whereItWent, factWithId,
+} from '../components/referral.js';
+import { urgencyTag, childBadge } from '../components/marks.js';
 import { markSeen } from '../referral-seen.js';
 
-const kv = (key, value, id) => value && h('div', { class: 'kv', id },
-  h('dt', { text: t(key) }), h('dd', { text: value }));
+const kv = (key, value, id) => factWithId(t(key), value, id);
 
 /** Everything the page shows, from this phone's copy. */
 async function load(id, role) {
@@ -38,14 +38,13 @@ async function load(id, role) {
 
 function summaryCard(d) {
   const { r, person, state, index } = d;
-  const child = r.derived?.is_child || isChild(person?.birth_date);
   return h('section', { class: 'card' },
     h('p', { class: 'big' }, person?.name || t('referral.unknown_person'), ' ',
-      child && childBadge()),
+      childBadge(person?.birth_date, r.derived?.is_child)),
     h('p', { class: 'status big', id: 'ref-status',
       text: `${t('field.status')}: ${statusText(state.status)}` }),
     overdueTag(r, state.status), urgencyTag(r.urgency),
-    h('dl', null,
+    facts(
       kv('desk.desa', desaName(index, r.derived?.desa_code || person?.desa_code)),
       kv('refer.services', r.services.map((s) => label('service', s)).join(', ')),
       r.case_category && kv('field.case_category', label('case_category', r.case_category)),
@@ -59,7 +58,7 @@ function personCard(d, role) {
   const open = contactAllowed(role, person, consents);
   return h('section', { class: 'card', id: 'desk-person' },
     h('h2', { text: t('desk.person') }),
-    h('dl', null,
+    facts(
       kv('field.sex', label('sex', person.sex)),
       person.birth_date && kv('desk.age', t('person.age', { n: ageOn(person.birth_date) })),
       kv('field.desa', desaName(index, person.desa_code)),
@@ -86,7 +85,7 @@ function planCard(plans) {
   const p = plans[0];
   return h('section', { class: 'card', id: 'desk-plan' },
     h('h2', { text: t('desk.plan') }),
-    !p ? h('p', { class: 'hint', text: t('desk.no_plan') }) : h('dl', null,
+    !p ? h('p', { class: 'hint', text: t('desk.no_plan') }) : facts(
       kv('field.destination_country', p.destination_country),
       p.sector && kv('field.sector', label('sector', p.sector)),
       kv('field.scheme', label('scheme', p.scheme)),
@@ -96,15 +95,6 @@ function planCard(plans) {
         p.documents.map((x) => label('document', x)).join(', '))));
 }
 
-function destinationCard(d) {
-  const appt = latestAppointment(d.r, d.events);
-  return h('section', { class: 'card', id: 'desk-destination' },
-    h('h2', { text: t('referral.where_title') }),
-    h('dl', null,
-      kv('referral.organisation', d.r.derived?.assigned_organisation_name, 'ref-org'),
-      kv('referral.appointment', appointmentText(appt.at, appt.place), 'ref-appt'),
-      kv('referral.outcome', d.r.outcome, 'ref-outcome')));
-}
 
 function eventText(e, orgs) {
   if (e.kind !== 'status') return e.note;
@@ -286,7 +276,7 @@ export async function render(main, { params: [id], session }) {
       return;
     }
     await markSeen(d.r, d.events);
-    box.replaceChildren(summaryCard(d), actionsCard(d, role, draw), destinationCard(d),
+    box.replaceChildren(summaryCard(d), actionsCard(d, role, draw), whereItWent(d.r, d.events),
       personCard(d, role), consentCard(d.consents), planCard(d.plans), historyCard(d),
       noteCard(d, draw));
   };

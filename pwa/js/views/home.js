@@ -19,6 +19,8 @@ function weekStart() {
   return { iso, ms: Date.parse(`${iso}T00:00:00+07:00`) };
 }
 
+const link = (href, cls, text) => h('a', { href, class: cls, text });
+
 /** Referrals the desk or a partner acted on since the official last opened them. */
 function changedCard(changed, persons) {
   if (!changed.length) return null;
@@ -63,7 +65,6 @@ export async function render(main, { session }) {
     const village = VILLAGE_ROLES.has(user.role);
     const changed = village ? await changedReferrals() : [];
     const allPersons = changed.length ? await listRecords('persons') : [];
-    const referralsLink = village ? '#/rujukan' : '#/meja';
     const desk = !village && deskCard(await deskCounts(user.role));
     box.replaceChildren(
       h('p', { class: 'lead', text: t('home.hello', { name: user.full_name }) }),
@@ -75,15 +76,18 @@ export async function render(main, { session }) {
           stat(referrals.length, t('home.referrals_open'), 'st-referrals'))),
       changedCard(changed, allPersons),
       desk,
-      h('p', { class: pending ? 'notice warn' : 'notice ok', id: 'home-pending', text: pending ? `⬆ ${t('sync.pending', { n: pending })}` : `✓ ${t('sync.all_sent')}` }),
+      h('p', {
+        class: pending ? 'notice warn' : 'notice ok', id: 'home-pending',
+        text: pending ? `⬆ ${t('sync.pending', { n: pending })}` : `✓ ${t('sync.all_sent')}`,
+      }),
       h('nav', { class: 'biglinks' },
-        village && h('a', { href: '#/kunjungan/baru', class: 'btn primary', text: `+ ${t('nav.new_visit')}` }),
-        village && h('a', { href: '#/warga/baru', class: 'btn primary', text: `+ ${t('nav.register')}` }),
-        h('a', { href: referralsLink, class: 'btn', id: 'home-referrals',
-          text: village ? t('nav.referrals') : t('desk.title') }),
-        h('a', { href: '#/bertabrakan', class: conflicts.length ? 'btn attention' : 'btn', text: `${t('nav.conflicts')} (${conflicts.length})` }),
-        village && h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
-        village && h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
+        village && link('#/kunjungan/baru', 'btn primary', `+ ${t('nav.new_visit')}`),
+        village && link('#/warga/baru', 'btn primary', `+ ${t('nav.register')}`),
+        link(village ? '#/rujukan' : '#/meja', 'btn', t(village ? 'nav.referrals' : 'desk.title')),
+        link('#/bertabrakan', conflicts.length ? 'btn attention' : 'btn',
+          `${t('nav.conflicts')} (${conflicts.length})`),
+        village && link('#/warga', 'btn', t('nav.persons')),
+        village && link('#/kunjungan', 'btn', t('nav.visits'))),
     );
   };
   await draw();

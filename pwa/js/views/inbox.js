@@ -7,7 +7,8 @@ import { h, setTitle, select, button, onData, createdMs } from '../ui.js';
 import { regionIndex, reference } from '../refdata.js';
 import { STATUSES, isOverdue } from '../referral-rules.js';
 import { referralRows } from '../referral-store.js';
-import { statusText, urgencyTag, childBadge, overdueTag } from '../referral-parts.js';
+import { statusText, overdueTag } from '../components/referral.js';
+import { urgencyTag, childBadge } from '../components/marks.js';
 
 const PAGE = 30;
 const URGENCY_RANK = { darurat: 0, segera: 1, biasa: 2 };
@@ -56,7 +57,8 @@ function rowItem(row, index) {
   const kec = index.get(row.kec)?.name || '';
   const sender = row.sent?.derived?.author_role;
   return h('li', null, h('a', { href: `#/meja/${r.id}`, class: 'item inbox-row' },
-    h('strong', null, person?.name || t('referral.unknown_person'), ' ', row.child && childBadge()),
+    h('strong', null, person?.name || t('referral.unknown_person'), ' ',
+      childBadge(null, row.child)),
     h('span', { class: 'status', text: `${t('field.status')}: ${statusText(row.status)}` }),
     overdueTag(r, row.status), urgencyTag(r.urgency),
     h('span', { class: 'where', text: [desa, kec && t('desk.kec', { kec })].filter(Boolean)

@@ -1,23 +1,11 @@
-/** Menu: who is logged in, language, sync details, keluar (with a warning while edits are unsent). */
+/** Menu: who is logged in, language, sync details, keluar (with a warning while edits are
+ *  unsent). */
 
 import { request } from '../api.js';
 import { pendingCount, clearAll } from '../db.js';
-import { loadLang, lang, t, label } from '../i18n.js';
-import { rerender } from '../app.js';
+import { t, label } from '../i18n.js';
 import { h, setTitle, go, button, notice } from '../ui.js';
-
-/** Two large buttons to switch between Bahasa Indonesia and English. */
-export function languageSwitch() {
-  const choose = async (code) => {
-    await loadLang(code);
-    window.dispatchEvent(new CustomEvent('jangkau:lang'));
-    rerender();
-  };
-  return h('fieldset', { class: 'tgs lang' }, h('legend', { text: t('menu.language') }),
-    [['id', 'Bahasa Indonesia'], ['en', 'English']].map(([code, text]) => h('label', { class: 'tg' },
-      h('input', { type: 'radio', name: 'lang', value: code, checked: lang() === code, onchange: () => choose(code) }),
-      h('span', { text, lang: code }))));
-}
+import { languageSwitch } from '../components/language-switch.js';
 
 /** Log out: refuse while edits are unsent unless confirmed; then clear this phone's data. */
 async function logout(session, box, confirmed) {
@@ -47,7 +35,7 @@ export function render(main, { session }) {
   main.append(
     h('section', { class: 'card' },
       h('p', { class: 'big', text: user.full_name }),
-      h('p', { text: `${label('role', user.role)}${user.desa_name ? ` · ${user.desa_name}` : ''}` }),
+      h('p', { text: [label('role', user.role), user.desa_name].filter(Boolean).join(' · ') }),
       h('p', { class: 'hint', text: t('menu.username', { name: user.username }) })),
     languageSwitch(),
     h('nav', { class: 'biglinks' },
@@ -60,6 +48,7 @@ export function render(main, { session }) {
       h('h2', { text: t('logout.title') }),
       h('p', { class: 'hint', text: t('logout.explain') }),
       box,
-      button(t('logout.button'), () => logout(session, box, false), 'secondary wide', { id: 'logout' })),
+      button(t('logout.button'), () => logout(session, box, false), 'secondary wide',
+        { id: 'logout' })),
   );
 }

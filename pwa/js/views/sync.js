@@ -1,10 +1,12 @@
 /** Sinkronisasi: the truth about sync in full, "Sinkronkan sekarang", and the refused edits. */
 
-import { listOutbox, listRefused, dismissRefused, getRecord, saveEdit, getMeta, setMeta } from '../db.js';
+import {
+  listOutbox, listRefused, dismissRefused, getRecord, saveEdit, getMeta, setMeta,
+} from '../db.js';
 import { syncNow, getStatus } from '../sync-client.js';
 import { t, formatTime, serverText } from '../i18n.js';
 import { h, setTitle, go, button, actions, notice, onData } from '../ui.js';
-import { refusalReason, fieldErrors } from './visits.js';
+import { refusalReason, fieldErrors } from '../components/marks.js';
 
 /** Where to fix a refused edit: the screen of its record, which still shows the refused
  *  values; saving there edits the same record, so a fix never makes a second one. */
@@ -27,6 +29,56 @@ function confirmDismiss(r) {
   return window.confirm(t('sync.dismiss_edit', { what, fields }));
 }
 
+function statusCard(s, outbox, removed, draw) {
+  const counts = {};
+  for (const m of outbox) counts[m.entity] = (counts[m.entity] || 0) + 1;
+  const forget = async () => {
+    await setMeta('removed', null);
+    await draw();
+  };
+  const allSent = t('sync.all_sent');
+  return h('section', { class: 'card' },
+    h('p', { class: 'big', text: s.online ? `● ${t('sync.online')}` : `⚠ ${t('sync.offline')}` }),
+    h('p', { text: s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${allSent}` }),
+    h('p', { text: s.lastSync ? t('sync.last', { time: formatTime(s.lastSync, 'datetime') })
+      : t('sync.never') }),
+    s.syncing && h('p', { text: `⟳ ${t('sync.syncing')}` }),
+    s.lastError && notice(`✖ ${serverText(s.lastError)}`),
+    // An expired token: log in again as the same user; nothing on this phone is lost.
+    s.lastError?.reason === 'unauthorized'
+      && button(t('sync.login_again'), () => go('/masuk-lagi'), 'secondary wide'),
+    s.clockWarning && notice(`⚠ ${serverText(s.clockWarning)}`),
+    // Records that left the user's area were taken off this phone: say so until read.
+    removed?.n > 0 && h('div', { id: 'sync-removed' },
+      notice(`ℹ ${t('sync.removed', { n: removed.n })}`, 'warn'),
+      button(t('sync.removed_ok'), forget, 'secondary')),
+    Object.keys(counts).length > 0 && h('ul', null, Object.entries(counts)
+      .map(([entity, n]) => h('li', { text: `${t(`entity.${entity}`)}: ${n}` }))));
+}
+
+function refusedItem(r, draw) {
+  const resend = async (e) => {
+    e.currentTarget.disabled = true;
+    await saveEdit(r.entity, r.id, {}, { op: r.op });
+    await draw();
+  };
+  const dismiss = async () => {
+    if (!confirmDismiss(r)) return;
+    await dismissRefused(r.mutation_id);
+    await draw();
+  };
+  return h('li', { class: 'item refused' },
+    h('strong', { text: t(`entity.${r.entity}`) }),
+    // Invalid data is said by its fields; other refusals in the server's words.
+    h('p', { text: refusalReason(r) }),
+    h('ul', { class: 'errs' }, fieldErrors(r.errors)),
+    h('div', { class: 'row2 wrap' },
+      button(t('sync.fix'), async () => go(await fixRoute(r.entity, r.id, r.fields)), 'secondary'),
+      // Once the cause is fixed elsewhere (e.g. the person's data): the same record again.
+      button(t('sync.resend'), resend, 'secondary'),
+      button(t('sync.dismiss'), dismiss, 'secondary')));
+}
+
 export async function render(main) {
   setTitle(t('sync.details'));
   const box = h('div', { 'aria-live': 'polite' });
@@ -40,47 +92,14 @@ export async function render(main) {
   }, 'primary', { id: 'sync-now' });
   main.append(box, actions(now));
   const draw = async () => {
-    const s = getStatus();
-    const [outbox, refused, removed] = await Promise.all([listOutbox(), listRefused(), getMeta('removed')]);
-    const counts = {};
-    for (const m of outbox) counts[m.entity] = (counts[m.entity] || 0) + 1;
+    const [outbox, refused, removed] = await Promise.all(
+      [listOutbox(), listRefused(), getMeta('removed')]);
     box.replaceChildren(
-      h('section', { class: 'card' },
-        h('p', { class: 'big', text: s.online ? `● ${t('sync.online')}` : `⚠ ${t('sync.offline')}` }),
-        h('p', { text: s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}` }),
-        h('p', { text: s.lastSync ? t('sync.last', { time: formatTime(s.lastSync, 'datetime') }) : t('sync.never') }),
-        s.syncing && h('p', { text: `⟳ ${t('sync.syncing')}` }),
-        s.lastError && notice(`✖ ${serverText(s.lastError)}`),
-        // An expired token: log in again as the same user; nothing on this phone is lost.
-        s.lastError?.reason === 'unauthorized' && button(t('sync.login_again'), () => go('/masuk-lagi'), 'secondary wide'),
-        s.clockWarning && notice(`⚠ ${serverText(s.clockWarning)}`),
-        // Records that left the user's area were taken off this phone: say so until read.
-        removed?.n > 0 && h('div', { id: 'sync-removed' },
-          notice(`ℹ ${t('sync.removed', { n: removed.n })}`, 'warn'),
-          button(t('sync.removed_ok'), async () => { await setMeta('removed', null); await draw(); }, 'secondary')),
-        Object.keys(counts).length > 0 && h('ul', null, Object.entries(counts).map(([entity, n]) => h('li', { text: `${t(`entity.${entity}`)}: ${n}` })))),
+      statusCard(getStatus(), outbox, removed, draw),
       h('section', { class: 'card' },
         h('h2', { text: t('sync.refused_title') }),
-        refused.length ? h('ul', { class: 'items' }, refused.map((r) => {
-          return h('li', { class: 'item refused' },
-            h('strong', { text: t(`entity.${r.entity}`) }),
-            // Invalid data is said by its fields; other refusals in the server's words.
-            h('p', { text: refusalReason(r) }),
-            h('ul', { class: 'errs' }, fieldErrors(r.errors)),
-            h('div', { class: 'row2 wrap' },
-              button(t('sync.fix'), async () => go(await fixRoute(r.entity, r.id, r.fields)), 'secondary'),
-              // Once the cause is fixed elsewhere (e.g. the person's data): the same record again.
-              button(t('sync.resend'), async (e) => {
-                e.currentTarget.disabled = true;
-                await saveEdit(r.entity, r.id, {}, { op: r.op });
-                await draw();
-              }, 'secondary'),
-              button(t('sync.dismiss'), async () => {
-                if (!confirmDismiss(r)) return;
-                await dismissRefused(r.mutation_id);
-                await draw();
-              }, 'secondary')));
-        })) : h('p', { class: 'hint', text: t('sync.no_refused') })),
+        refused.length ? h('ul', { class: 'items' }, refused.map((r) => refusedItem(r, draw)))
+          : h('p', { class: 'hint', text: t('sync.no_refused') })),
     );
   };
   await draw();

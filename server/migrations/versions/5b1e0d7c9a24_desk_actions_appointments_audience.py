@@ -18,7 +18,6 @@ depends_on = None
 
 
 def upgrade():
-    # Notes recorded before had no audience: they count as the desk's (the least shown).
     with op.batch_alter_table('referral_events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('appointment_at', sa.DateTime(timezone=True),
                                       nullable=True))
@@ -27,6 +26,10 @@ def upgrade():
         batch_op.add_column(sa.Column('outcome', sa.Text(), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('audience', sa.String(length=10), nullable=False,
                                       server_default='desk'))
+    # Notes recorded before had no audience and every reader of the referral read them: they
+    # stay readable by the village, so no phone holds a copy its user may no longer read.
+    # New notes are the desk's unless written for the village (the least shown).
+    op.execute("UPDATE referral_events SET audience = 'village'")
     # Referrals recorded before get their appointment and first desk action from the next
     # event; until then they show none.
     with op.batch_alter_table('referrals', schema=None) as batch_op:

@@ -1,30 +1,31 @@
-/** Pieces of a referral's screens shared by the desk, the partners and the village. */
+/** Pieces of a referral's screens shared by the desk, the partners and the village: the
+ *  status as known on this phone, the overdue mark, the appointment, where it went. */
 
-import { t, label, formatTime, todayWIB } from './i18n.js';
-import { h, hlcMs } from './ui.js';
-import { eventClock, isOverdue } from './referral-rules.js';
+import { t, label, formatTime, todayWIB } from '../i18n.js';
+import { h, hlcMs } from '../ui.js';
+import { eventClock, isOverdue } from '../referral-rules.js';
+import { fact, facts } from './detail.js';
 
 /** The status in words: "Draf" while only on this phone, else the status as known here. */
 export function statusText(status) {
   return status ? label('referral_status', status) : t('referral.draft');
 }
 
-export function urgencyTag(code) {
-  const text = `${t(`urgency_mark.${code}`)} ${label('urgency', code)}`;
-  return h('span', { class: `tag urg-${code}`, text });
-}
-
-export function childBadge() {
-  return h('span', { class: 'badge child', text: `★ ${t('person.child')}` });
-}
-
+/** "Lewat jadwal" on a referral the desk has not acted on in time (null otherwise). */
 export function overdueTag(referral, status) {
-  return isOverdue(referral, status, todayWIB())
-    && h('span', { class: 'tag bad overdue', text: `⚠ ${t('desk.overdue')}` });
+  if (!isOverdue(referral, status, todayWIB())) return null;
+  return h('span', { class: 'tag bad overdue', text: `⚠ ${t('desk.overdue')}` });
 }
 
 /** When an event (or the referral's first write) happened, for people. */
 export const whenText = (clock) => formatTime(hlcMs(clock), 'datetime');
+
+/** A labelled value with an id (for a value other screens and tests point at). */
+export function factWithId(name, value, id) {
+  const row = fact(name, value);
+  if (row && id) row.id = id;
+  return row;
+}
 
 /** The appointment "3 Des 2026 09.30 WIB · Kantor LTSA", or ''. */
 export function appointmentText(at, place) {
@@ -40,17 +41,15 @@ export function latestAppointment(referral, events) {
   return { at: referral.derived?.appointment_at, place: referral.derived?.appointment_place };
 }
 
-/** Where the referral went, the appointment and the outcome: for the village's page. */
+/** Where the referral went, the appointment and the outcome. */
 export function whereItWent(referral, events) {
   const d = referral.derived || {};
   const appt = latestAppointment(referral, events);
-  const row = (key, value, id) => value && h('div', { class: 'kv', id },
-    h('dt', { text: t(key) }), h('dd', { text: value }));
   return h('section', { class: 'card', id: 'where-it-went' },
     h('h2', { text: t('referral.where_title') }),
-    h('dl', null,
-      row('referral.organisation', d.assigned_organisation_name, 'ref-org'),
-      row('referral.appointment', appointmentText(appt.at, appt.place), 'ref-appt'),
-      row('referral.outcome', referral.outcome, 'ref-outcome')),
+    facts(
+      factWithId(t('referral.organisation'), d.assigned_organisation_name, 'ref-org'),
+      factWithId(t('referral.appointment'), appointmentText(appt.at, appt.place), 'ref-appt'),
+      factWithId(t('referral.outcome'), referral.outcome, 'ref-outcome')),
     !d.assigned_organisation_name && h('p', { class: 'hint', text: t('referral.not_yet_sent') }));
 }
