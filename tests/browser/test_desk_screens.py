@@ -20,7 +20,6 @@ from tests.browser.conftest import DESA_A
 from tests.browser.conftest import PASSWORD
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import sync_now
-from tests.browser.ui_helpers import wait_controlled
 
 pytestmark = pytest.mark.browser
 
@@ -136,7 +135,8 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     token, ids = referrals
     login(page, "ltsa.uji")
     # The desk's screens are kept on the phone for offline use.
-    wait_controlled(page)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    expect(page.locator("html")).to_have_attribute("data-offline", "ready")
     expect(page.get_by_role("link", name="Daftarkan warga")).to_have_count(0)
     # The desk's home counts its own work (other tests' referrals may be there too).
     expect(page.locator("#st-overdue strong")).not_to_have_text("0")
