@@ -167,6 +167,7 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     # Consent basis without partner referral: receive and schedule, then the warning.
     # A link to #/rujukan (as a notification opens) shows the desk's page to the desk.
     page.goto(f"/#/rujukan/{ids['biasa']}")
+    page.reload()  # offline: the app and the desk's screens come from the phone
     expect(page.locator("#desk-consent")).to_contain_text("Rujukan ke LTSA")
     expect(page.locator("#desk-phone")).to_contain_text("+6281234567890")
     _act(page, "receive")
