@@ -44,8 +44,12 @@ def _refer(client, officer, name, urgency, birth_date="1990-05-06", purposes=Non
             "purposes": purposes, "notice_version": "1", "method": "centang"}}
     answer = client.post("/api/persons", headers=officer, json=person)
     assert answer.status_code == 201, answer.get_json()
+    person_id = answer.get_json()["id"]
+    answer = client.put(f"/api/persons/{person_id}/migration-plans", headers=officer,
+                        json={"destination_country": "TW", "sector": "plrt"})
+    assert answer.status_code == 201, answer.get_json()
     answer = client.post("/api/referrals", headers=officer, json={
-        "person_id": answer.get_json()["id"], "services": ["pengaduan_kasus"],
+        "person_id": person_id, "services": ["pengaduan_kasus"],
         "reason": "Uji meja", "urgency": urgency})
     assert answer.status_code == 201, answer.get_json()
     return answer.get_json()["id"]
@@ -170,6 +174,7 @@ def test_desk_inbox_and_actions_offline_then_synced(context, page, live_server, 
     page.reload()  # offline: the app and the desk's screens come from the phone
     expect(page.locator("#desk-consent")).to_contain_text("Rujukan ke LTSA")
     expect(page.locator("#desk-phone")).to_contain_text("+6281234567890")
+    expect(page.locator("#desk-plan")).to_contain_text("Taiwan")
     _act(page, "receive")
     expect(page.locator("#ref-status")).to_contain_text("Diterima")
     _schedule(page, day)
@@ -249,6 +254,9 @@ def test_partner_sees_only_forwarded_hands_back_and_closes(page, live_server, re
     expect(page.locator("#ref-status")).to_contain_text("Dikembalikan ke LTSA")
     page.goto(f"/#/meja/{ids['darurat']}")
     expect(page.locator("#desk-actions [data-action=forward]")).to_have_count(0)
+    # No consent to partner referral: the partner does not see phone and address.
+    expect(page.locator("#contact-hidden")).to_be_visible()
+    expect(page.locator("#desk-phone")).to_have_count(0)
     _act(page, "serve")
     expect(page.locator("#ref-status")).to_contain_text("Sedang dilayani")
     page.locator("#desk-actions [data-action=close]").click()

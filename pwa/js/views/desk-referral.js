@@ -4,7 +4,7 @@
  *  phone (saveEdit), so it works offline and goes out with the next sync. */
 
 import { listRecords, getRecord, saveEdit } from '../db.js';
-import { t, label, formatTime, todayWIB } from '../i18n.js';
+import { t, label, lang, formatTime, todayWIB } from '../i18n.js';
 import { ageOn } from '../validate.js';
 import { h, setTitle, field, button, toast, newId, notice, onData } from '../ui.js';
 import { regionIndex, desaName, reference } from '../refdata.js';
@@ -81,12 +81,22 @@ function consentCard(consents) {
     items.length ? h('ul', null, items) : h('p', { class: 'hint', text: t('desk.no_consent') }));
 }
 
+/** "Taiwan", not "TW" (the phone's own list of region names). */
+function countryName(code) {
+  if (!code) return '';
+  try {
+    return new Intl.DisplayNames([lang()], { type: 'region' }).of(code) || code;
+  } catch {
+    return code;
+  }
+}
+
 function planCard(plans) {
   const p = plans[0];
   return h('section', { class: 'card', id: 'desk-plan' },
     h('h2', { text: t('desk.plan') }),
     !p ? h('p', { class: 'hint', text: t('desk.no_plan') }) : facts(
-      kv('field.destination_country', p.destination_country),
+      kv('field.destination_country', countryName(p.destination_country)),
       p.sector && kv('field.sector', label('sector', p.sector)),
       kv('field.scheme', label('scheme', p.scheme)),
       kv('field.agency_name', p.agency_name),
