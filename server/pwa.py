@@ -27,10 +27,12 @@ PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 SW_NAME = "sw.js"
 PRECACHE_PLACEHOLDER = "self.__PRECACHE = [];"
 DEFAULT_CATALOG = "i18n/id.json"
-# Modules of screens only some roles open: reports (the desk, partners, admin) and the
-# village's data entry. The app fetches a role's screens once its user is logged in
-# (pwa/js/app.js keepRoleScreens), so they work offline from then on.
-ROLE_ONLY = {"js/chart.js", "js/views/visits.js", "js/views/register.js", "js/views/refer.js"}
+# Modules of screens only some roles open: reports (the desk, partners, admin), the
+# village's data entry and the desk's inbox and referral page. The app fetches a role's
+# screens once its user is logged in (pwa/js/app.js keepRoleScreens), so they work offline
+# from then on.
+ROLE_ONLY = {"js/chart.js", "js/views/visits.js", "js/views/register.js", "js/views/refer.js",
+             "js/views/inbox.js", "js/views/desk-referral.js"}
 # The screens that work only online (notifications, reports, admin), what only they use and
 # the menu's links to them: cached when first opened, not fetched by every phone at install.
 ONLINE_ONLY = frozenset({

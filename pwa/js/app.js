@@ -23,6 +23,8 @@ const ROUTES = [
   [/^\/rujuk\/([\w-]{36})$/, 'refer', 'render'],
   [/^\/rujukan$/, 'referrals', 'list'],
   [/^\/rujukan\/([\w-]{36})$/, 'referrals', 'detail'],
+  [/^\/meja$/, 'inbox', 'list'],
+  [/^\/meja\/([\w-]{36})$/, 'desk-referral', 'render'],
   [/^\/bertabrakan$/, 'conflicts', 'render'],
   [/^\/sinkronisasi$/, 'sync', 'render'],
   [/^\/menu$/, 'menu', 'render'],
@@ -30,6 +32,14 @@ const ROUTES = [
   [/^\/laporan$/, 'reports', 'render'],
   [/^\/admin$/, 'admin', 'render'],
 ];
+
+// The LTSA desk and partners work referrals on their own screens, also under #/rujukan (the
+// address a notification opens), so the same link suits every role.
+const DESK_ROLES = new Set(['ltsa', 'partner']);
+const DESK_SCREENS = {
+  'referrals.list': ['inbox', 'list'],
+  'referrals.detail': ['desk-referral', 'render'],
+};
 
 const main = document.getElementById('main');
 let session = null;
@@ -47,8 +57,10 @@ async function refreshSession() {
 // ROLE_ONLY), so the login screen loads light. Once a user of such a role is logged in and the
 // worker controls the page, they are fetched through it, which keeps them for offline use.
 const VILLAGE_SCREENS = ['/js/views/visits.js', '/js/views/register.js', '/js/views/refer.js'];
+const DESK_SCREEN_FILES = ['/js/views/inbox.js', '/js/views/desk-referral.js'];
 const ROLE_SCREENS = {
   officer: VILLAGE_SCREENS, community: VILLAGE_SCREENS, admin: VILLAGE_SCREENS,
+  ltsa: DESK_SCREEN_FILES, partner: DESK_SCREEN_FILES,
 };
 
 function controlled() {
@@ -75,7 +87,9 @@ async function route() {
   if (session && path === '/masuk') return go('/');
   const match = ROUTES.map(([re, mod, fn]) => [path.match(re), mod, fn]).find(([m]) => m);
   if (!match) return go('/');
-  const [m, mod, fn] = match;
+  const [m, screen, part] = match;
+  const desk = DESK_ROLES.has(session?.user.role) && DESK_SCREENS[`${screen}.${part}`];
+  const [mod, fn] = desk || [screen, part];
   flushDrafts();
   if (cleanup) cleanup();
   cleanup = null;

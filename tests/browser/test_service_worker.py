@@ -72,8 +72,8 @@ def test_only_other_languages_and_role_screens_wait_to_be_used(pwa_client):
     # screens once its user has logged in (pwa/js/app.js keepRoleScreens).
     # The online-only screens (notifications, reports, admin) once first opened.
     assert lazy == {"/i18n/en.json", "/js/chart.js", "/js/views/visits.js",
-                    "/js/views/register.js", "/js/views/refer.js",
-                    *(f"/{rel}" for rel in ONLINE_ONLY)}
+                    "/js/views/register.js", "/js/views/refer.js", "/js/views/inbox.js",
+                    "/js/views/desk-referral.js", *(f"/{rel}" for rel in ONLINE_ONLY)}
     assert "/js/views/menu.js" not in lazy
 
 

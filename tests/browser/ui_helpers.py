@@ -51,7 +51,8 @@ def login(page: Page, username: str, password: str = PASSWORD) -> None:
 def wait_controlled(page: Page) -> None:
     """After logging in: wait until the service worker controls the page and the user's
     screens are kept for offline use (then offline reloads and forms work)."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    # A function, not an expression: an expression is eval'd, which the app's CSP refuses.
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     expect(page.locator("html")).to_have_attribute("data-offline", "ready")
 
 

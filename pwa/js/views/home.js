@@ -3,6 +3,8 @@
 import { listRecords, pendingCount, listConflicts } from '../db.js';
 import { t, todayWIB } from '../i18n.js';
 import { h, setTitle, createdMs, onData } from '../ui.js';
+import { changedReferrals } from '../referral-seen.js';
+import { deskCounts } from '../referral-store.js';
 
 const CLOSED = new Set(['selesai', 'tidak_hadir', 'dibatalkan']);
 const VILLAGE_ROLES = new Set(['officer', 'community', 'admin']);
@@ -18,6 +20,29 @@ function weekStart() {
 }
 
 const link = (href, cls, text) => h('a', { href, class: cls, text });
+
+/** Referrals the desk or a partner acted on since the official last opened them. */
+function changedCard(changed, persons) {
+  if (!changed.length) return null;
+  const names = new Map(persons.map((p) => [p.id, p.name]));
+  return h('section', { class: 'card', id: 'home-changed' },
+    h('h2', { text: t('home.changed', { n: changed.length }) }),
+    h('ul', { class: 'items' }, changed.slice(0, 10).map((r) => h('li', null,
+      h('a', { href: `#/rujukan/${r.id}`, class: 'item' },
+        h('strong', { text: names.get(r.person_id) || t('referral.unknown_person') }),
+        h('span', { text: r.derived?.status_label || '' }))))));
+}
+
+/** The desk's and a partner's work: new, overdue, appointments today, open. */
+function deskCard(n) {
+  return h('section', { class: 'card', id: 'home-desk' },
+    h('h2', { text: t('desk.title') }),
+    h('a', { href: '#/meja', class: 'stats' },
+      stat(n.fresh, t('desk.home_new'), 'st-new'),
+      stat(n.overdue, t('desk.overdue'), 'st-overdue'),
+      stat(n.today, t('desk.home_today'), 'st-today'),
+      stat(n.open, t('home.referrals_open'), 'st-open')));
+}
 
 function stat(n, text, id) {
   return h('div', { class: 'stat', id }, h('strong', { text: String(n) }), h('span', { text }));
@@ -38,6 +63,9 @@ export async function render(main, { session }) {
     ]);
     const user = session.user;
     const village = VILLAGE_ROLES.has(user.role);
+    const changed = village ? await changedReferrals() : [];
+    const allPersons = changed.length ? await listRecords('persons') : [];
+    const desk = !village && deskCard(await deskCounts(user.role));
     box.replaceChildren(
       h('p', { class: 'lead', text: t('home.hello', { name: user.full_name }) }),
       h('section', { class: 'card', 'aria-labelledby': 'week-h' },
@@ -46,6 +74,8 @@ export async function render(main, { session }) {
           stat(visits.length, t('home.visits'), 'st-visits'),
           stat(persons.length, t('home.persons'), 'st-persons'),
           stat(referrals.length, t('home.referrals_open'), 'st-referrals'))),
+      changedCard(changed, allPersons),
+      desk,
       h('p', {
         class: pending ? 'notice warn' : 'notice ok', id: 'home-pending',
         text: pending ? `⬆ ${t('sync.pending', { n: pending })}` : `✓ ${t('sync.all_sent')}`,
@@ -53,7 +83,7 @@ export async function render(main, { session }) {
       h('nav', { class: 'biglinks' },
         village && link('#/kunjungan/baru', 'btn primary', `+ ${t('nav.new_visit')}`),
         village && link('#/warga/baru', 'btn primary', `+ ${t('nav.register')}`),
-        link('#/rujukan', 'btn', t('nav.referrals')),
+        link(village ? '#/rujukan' : '#/meja', 'btn', t(village ? 'nav.referrals' : 'desk.title')),
         link('#/bertabrakan', conflicts.length ? 'btn attention' : 'btn',
           `${t('nav.conflicts')} (${conflicts.length})`),
         village && link('#/warga', 'btn', t('nav.persons')),

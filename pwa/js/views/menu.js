@@ -43,6 +43,8 @@ export function render(main, { session }) {
     languageSwitch(),
     h('nav', { class: 'biglinks' },
       h('a', { href: '#/sinkronisasi', class: 'btn', text: t('sync.details') }),
+      ['ltsa', 'partner'].includes(user.role)
+        && h('a', { href: '#/meja', class: 'btn', text: t('desk.title') }),
       h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
       h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
     ops,

@@ -31,7 +31,7 @@ function duplicateBadge(entries) {
 
 const age = (p) => p.birth_date && t('person.age', { n: ageOn(p.birth_date) });
 
-export async function list(main) {
+export async function list(main, { session }) {
   setTitle(t('persons.title'));
   const index = await regionIndex();
   const search = h('input', {
@@ -62,7 +62,9 @@ export async function list(main) {
   const add = h('a', {
     href: '#/warga/baru', class: 'btn primary', text: `+ ${t('nav.register')}`,
   });
-  main.append(h('div', { class: 'field' }, search), ...persons.el, actions(add));
+  // The desk and partners do not register persons (the server refuses their writes).
+  const registers = !['ltsa', 'partner'].includes(session.user.role);
+  main.append(h('div', { class: 'field' }, search), ...persons.el, registers && actions(add));
   return onData(() => persons.reload());
 }
 

@@ -12,6 +12,8 @@ import { card, fact, facts } from '../components/detail.js';
 import {
   sentMark, refusalNotice, referralStatus, urgencyTag, childBadge,
 } from '../components/marks.js';
+import { whereItWent } from '../components/referral.js';
+import { markSeen } from '../referral-seen.js';
 
 const services = (r) => r.services.map((s) => label('service', s)).join(', ');
 const statusLine = (r) => `${t('field.status')}: ${referralStatus(r)}`;
@@ -86,9 +88,11 @@ async function drawReferral(box, id) {
   ]);
   // History in the order every replica agrees on: (hlc, id); newest last.
   events.sort((a, b) => (eventTime(a) + a.id < eventTime(b) + b.id ? -1 : 1));
-  box.replaceChildren(referralCard(r, person), card(t('referral.history'),
-    events.length ? h('ol', { class: 'history' }, events.map(eventItem))
-      : h('p', { class: 'hint', text: t('referral.no_history') })));
+  await markSeen(r, events);
+  box.replaceChildren(referralCard(r, person), r.derived && whereItWent(r, events),
+    card(t('referral.history'),
+      events.length ? h('ol', { class: 'history' }, events.map(eventItem))
+        : h('p', { class: 'hint', text: t('referral.no_history') })));
 }
 
 export async function detail(main, { params: [id] }) {
