@@ -1,10 +1,12 @@
-"""Screenshots of the home screen and the visit form at 360×640 for docs/screenshots/, and
-the size of the first load of the login screen (gzip bytes over the wire).
+"""Screenshots at 360×640 for docs/screenshots/: the village official's home and visit form,
+the LTSA desk's inbox, a referral's page and a report; and the size of the first load of
+the login screen (gzip bytes over the wire).
 
     .venv/bin/python bench/screenshots.py
 
 Runs the app on a temporary SQLite database with the demo data, logs in as the demo
-officer of Waled Desa and drives Debian's Chromium (/usr/bin/chromium).
+officer of Waled Desa, then as the LTSA desk, and drives Debian's Chromium
+(/usr/bin/chromium).
 """
 
 import logging
@@ -80,11 +82,40 @@ def main() -> None:
             page.get_by_label("Sosialisasi").check()
             page.wait_for_timeout(300)
             page.screenshot(path=OUT / "visit-form.png")
+            desk_screens(browser, base)
             browser.close()
     finally:
         server.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"wrote {OUT / 'home.png'} and {OUT / 'visit-form.png'}")
+    print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))} in {OUT}")
+
+
+def desk_screens(browser, base: str) -> None:
+    """The LTSA desk: its inbox, the first referral's page, and the report."""
+    context = browser.new_context(base_url=base, **PHONE)
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_label("Nama pengguna").fill("ltsa.cirebon")
+    page.get_by_label("Kata sandi").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Masuk").click()
+    expect(page.locator("#syncbar")).to_contain_text("Terakhir tersinkron", timeout=30000)
+    page.goto("/#/meja")
+    first = page.locator("a.item").first
+    expect(first).to_be_visible()
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / "desk-inbox.png")
+    first.click()
+    expect(page.locator("#main h2, #main .card").first).to_be_visible()
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / "desk-referral.png")
+    page.goto("/#/laporan")
+    chart = page.locator("#main svg").first
+    expect(chart).to_be_visible(timeout=30000)
+    # The first table's heading, its chart and the table under it.
+    chart.evaluate("(svg) => svg.closest('section, .card, div').scrollIntoView()")
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / "report.png")
+    context.close()
 
 
 if __name__ == "__main__":
