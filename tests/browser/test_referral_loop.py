@@ -24,6 +24,7 @@ from server import notify
 from server import push_worker
 from server.accounts import create_user
 from server.extensions import db
+from server.models import Consent
 from server.models import PushSubscription
 from server.models import Referral
 from server.models import ReferralEvent
@@ -193,6 +194,10 @@ def test_a_referral_made_offline_goes_round_the_loop(browser, browser_context_ar
             official_ctx.set_offline(False)
             sync_now(official)
             assert _statuses(live_server, referral_id) == [("terkirim", "officer", False)]
+            (purposes,) = live_server.query(sa.select(Consent.purposes).join(
+                Referral, Referral.person_id == Consent.person_id).where(
+                Referral.id == referral_id))
+            assert sorted(purposes[0]) == ["pencatatan", "rujukan_ltsa", "rujukan_mitra"]
 
             # The desk's phone is told: no name, just what happened and where.
             (news,) = _send_pushes(app, receiver, desk_push, referral_id)
