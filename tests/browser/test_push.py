@@ -23,6 +23,9 @@ from server.models import Notification
 from tests.browser.conftest import DESA_A
 from tests.browser.conftest import log_in
 from tests.browser.conftest import wait_for_worker
+from tests.browser.ui_helpers import registration_id
+from tests.browser.ui_helpers import service_worker
+from tests.browser.ui_helpers import shown_notifications
 from tests.push_receiver import Receiver
 
 pytestmark = pytest.mark.browser
@@ -78,39 +81,6 @@ def pushed(live_server):
     return referral_id, payload
 
 
-def _registration_id(cdp, page) -> str:
-    registrations = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated",
-           lambda event: registrations.extend(event["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    for _ in range(200):  # the event follows enable; wait for it, not for a fixed time
-        live = [r for r in registrations if not r.get("isDeleted")]
-        if live:
-            return live[0]["registrationId"]
-        page.wait_for_timeout(25)
-    raise AssertionError("no service worker registration reported")
-
-
-def _worker(context):
-    """The service worker as Playwright sees it (it may report it a moment after the page)."""
-    return (context.service_workers or [context.wait_for_event("serviceworker")])[0]
-
-
-NOTIFICATIONS = """async () => (await (await navigator.serviceWorker.ready).getNotifications())
-    .map((n) => ({ title: n.title, body: n.body, icon: n.icon, tag: n.tag, lang: n.lang,
-                   data: n.data }))"""
-
-
-def _shown(page, until):
-    """The notifications shown, once `until` holds for them (checked until it does)."""
-    for _ in range(400):
-        shown = page.evaluate(NOTIFICATIONS)
-        if until(shown):
-            return shown
-        page.wait_for_timeout(25)
-    raise AssertionError(f"notifications never as expected: {shown}")
-
-
 def test_a_push_shows_a_notification_whose_click_opens_the_referral(
         browser, browser_context_args, base_url, live_server, pushed):
     referral_id, payload = pushed
@@ -124,22 +94,22 @@ def test_a_push_shows_a_notification_whose_click_opens_the_referral(
         log_in(page, "ltsa.uji")
         page.goto("/#/")
         cdp = context.new_cdp_session(page)
-        registration = _registration_id(cdp, page)
+        registration = registration_id(cdp, page)
         cdp.send("ServiceWorker.deliverPushMessage", {
             "origin": base_url, "registrationId": registration, "data": json.dumps(payload)})
-        (shown,) = _shown(page, lambda shown: shown)
+        (shown,) = shown_notifications(page, lambda shown: shown)
         assert shown["title"] == payload["title"] == "Rujukan baru · DARURAT"
         assert shown["body"] == payload["body"] and shown["lang"] == "id"
         assert shown["icon"] == f"{base_url}/icons/icon-192.png"
         assert shown["tag"] == f"rujukan-{referral_id}"
         assert shown["data"]["url"] == f"{base_url}/#/rujukan/{referral_id}"
 
-        _worker(context).evaluate("""async () => {
+        service_worker(context).evaluate("""async () => {
             const [notification] = await self.registration.getNotifications();
             self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
         }""")
         page.wait_for_url(f"{base_url}/#/rujukan/{referral_id}")
-        assert _shown(page, lambda shown: not shown) == []
+        assert shown_notifications(page, lambda shown: not shown) == []
     finally:
         context.close()
 
@@ -159,7 +129,7 @@ def test_a_notification_opens_only_a_page_of_the_app(browser, browser_context_ar
         page = context.new_page()
         page.goto("/")
         wait_for_worker(page)
-        target = _worker(context).evaluate("(data) => notificationTarget(data)", data)
+        target = service_worker(context).evaluate("(data) => notificationTarget(data)", data)
         assert target == base_url + path
     finally:
         context.close()

@@ -118,3 +118,40 @@ def refer(page: Page, reason: str) -> None:
     page.get_by_label("Alasan rujukan").fill(reason)
     page.get_by_role("button", name="Kirim rujukan").click()
     expect(page.get_by_role("heading", name="Riwayat")).to_be_visible()
+
+
+# Web push in the browser (headless Chromium has no push service: a message is delivered to
+# the service worker through CDP, see test_push.py).
+
+def registration_id(cdp, page) -> str:
+    """The service worker registration's id as CDP names it (for deliverPushMessage)."""
+    registrations = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated",
+           lambda event: registrations.extend(event["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    for _ in range(200):  # the event follows enable; wait for it, not for a fixed time
+        live = [r for r in registrations if not r.get("isDeleted")]
+        if live:
+            return live[0]["registrationId"]
+        page.wait_for_timeout(25)
+    raise AssertionError("no service worker registration reported")
+
+
+def service_worker(context):
+    """The service worker as Playwright sees it (it may report it a moment after the page)."""
+    return (context.service_workers or [context.wait_for_event("serviceworker")])[0]
+
+
+NOTIFICATIONS = """async () => (await (await navigator.serviceWorker.ready).getNotifications())
+    .map((n) => ({ title: n.title, body: n.body, icon: n.icon, tag: n.tag, lang: n.lang,
+                   data: n.data }))"""
+
+
+def shown_notifications(page, until):
+    """The notifications shown, once `until` holds for them (checked until it does)."""
+    for _ in range(400):
+        shown = page.evaluate(NOTIFICATIONS)
+        if until(shown):
+            return shown
+        page.wait_for_timeout(25)
+    raise AssertionError(f"notifications never as expected: {shown}")
