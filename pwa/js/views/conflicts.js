@@ -3,7 +3,7 @@
 
 import { listConflicts, getRecord } from '../db.js';
 import { resolveConflict } from '../sync-client.js';
-import { t, label, formatTime, formatDate, serverText } from '../i18n.js';
+import { t, label, formatTime, formatDate, serverText, countryName } from '../i18n.js';
 import { regionIndex, desaName } from '../refdata.js';
 import { h, setTitle, button, toast, notice, onData, hlcMs } from '../ui.js';
 
@@ -21,6 +21,7 @@ function show(fieldName, value, index) {
   if (empty) return t('conflict.empty');
   if (typeof value === 'boolean') return value ? t('ui.yes') : t('ui.no');
   if (fieldName === 'desa_code') return desaName(index, value);
+  if (fieldName === 'destination_country') return countryName(value);
   if (fieldName.endsWith('_date') || fieldName === 'keep_until') return formatDate(value);
   const group = ENUM_OF[fieldName];
   const said = (v) => (group ? label(group, v) : String(v));

@@ -4,7 +4,7 @@
 import { listRecords, getRecord, getSession } from '../db.js';
 import { request } from '../api.js';
 import { syncNow } from '../sync-client.js';
-import { t, label, formatDate, formatTime, serverText } from '../i18n.js';
+import { t, label, formatDate, formatTime, serverText, countryName } from '../i18n.js';
 import { ageOn } from '../validate.js';
 import { regionIndex, desaName } from '../refdata.js';
 import { h, setTitle, actions, notice, onData, button, toast } from '../ui.js';
@@ -156,7 +156,7 @@ function planCard(m) {
   return card(t('register.step_plan'),
     refusalNotice(m),
     facts(
-      fact(t('field.destination_country'), m.destination_country),
+      fact(t('field.destination_country'), countryName(m.destination_country)),
       fact(t('field.sector'), m.sector && label('sector', m.sector)),
       fact(t('field.scheme'), label('scheme', m.scheme)),
       fact(t('field.agency_name'), m.agency_name),

@@ -1,0 +1,47 @@
+"""The village official's screens, from a walkthrough on a phone: a visit recorded by mistake
+is deleted, countries are named, Back steps back in every wizard, the sync bar stays one line,
+nothing overflows at 200% zoom, the install hint, conflict review both ways, and the consent
+notice's promises (withdrawal, deletion) each with its button."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.ui_helpers import login, new_visit, sync_now, wait_controlled
+
+pytestmark = pytest.mark.browser
+
+# A record written on this phone only (offline, so nothing is sent): for screens that show it.
+SAVE = """async ([entity, id, fields]) => {
+  const db = await import('/js/db.js');
+  await db.saveEdit(entity, id, fields);
+}"""
+
+
+def local_person(page, name="Siti Rahayu", country="TW") -> str:
+    """A person with consent and a migration plan to `country`, kept on this phone only."""
+    person, consent, plan = (str(uuid.uuid4()) for _ in range(3))
+    page.evaluate(SAVE, ["persons", person, {
+        "name": name, "sex": "P", "birth_date": "1995-03-02", "desa_code": None,
+        "lawful_basis": "consent", "migration_status": "calon_pmi", "disability": False}])
+    page.evaluate(SAVE, ["consents", consent, {
+        "person_id": person, "purposes": ["pendataan"], "method": "lisan",
+        "given_at": "2026-11-30T03:00:00Z", "keep_until": "2031-11-30",
+        "notice_version": "2024-10"}])
+    page.evaluate(SAVE, ["migration_plans", plan, {
+        "person_id": person, "destination_country": country, "scheme": "tidak_diketahui",
+        "documents": []}])
+    return person
+
+
+def test_countries_are_named_not_coded(context, page):
+    login(page, "perangkat.uji")
+    wait_controlled(page)
+    context.set_offline(True)
+    person = local_person(page, country="TW")
+    page.goto(f"/#/warga/{person}")
+    card = page.locator("section.card", has_text="Negara tujuan")
+    expect(card).to_contain_text("Taiwan")
+    expect(card.locator("dd", has_text=re.compile(r"^TW$"))).to_have_count(0)
