@@ -7,9 +7,14 @@ import re
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.browser.ui_helpers import login, new_visit, sync_now, wait_controlled
+from server.models import OutreachVisit
+from tests.browser.ui_helpers import login
+from tests.browser.ui_helpers import new_visit
+from tests.browser.ui_helpers import sync_now
+from tests.browser.ui_helpers import wait_controlled
 
 pytestmark = pytest.mark.browser
 
@@ -45,3 +50,30 @@ def test_countries_are_named_not_coded(context, page):
     card = page.locator("section.card", has_text="Negara tujuan")
     expect(card).to_contain_text("Taiwan")
     expect(card.locator("dd", has_text=re.compile(r"^TW$"))).to_have_count(0)
+
+
+def test_a_visit_recorded_by_mistake_is_deleted_after_a_confirmation(page, live_server):
+    login(page, "perangkat.uji")
+    new_visit(page, "Tercatat dua kali")
+    sync_now(page)
+    rows = live_server.query(sa.select(OutreachVisit.id, OutreachVisit.deleted_hlc)
+                             .where(OutreachVisit.notes == "Tercatat dua kali"))
+    assert len(rows) == 1 and rows[0].deleted_hlc is None
+    visit = rows[0].id
+    page.goto("/#/kunjungan")
+    expect(page.locator(f'a[href="#/kunjungan/{visit}"]')).to_have_count(1)
+    page.locator(f'a[href="#/kunjungan/{visit}"]').click()
+    page.get_by_role("button", name="Hapus kunjungan ini").click()
+    # The confirmation says what happens before anything is deleted.
+    expect(page.get_by_text("dari server pada sinkronisasi berikutnya")).to_be_visible()
+    page.get_by_role("button", name="Batal").click()
+    expect(page.get_by_role("button", name="Ya, hapus kunjungan")).to_have_count(0)
+    page.get_by_role("button", name="Hapus kunjungan ini").click()
+    page.get_by_role("button", name="Ya, hapus kunjungan").click()
+    expect(page).to_have_url(re.compile(r"#/kunjungan$"))
+    expect(page.get_by_role("heading", name="Kunjungan penjangkauan")).to_be_visible()
+    expect(page.locator(f'a[href="#/kunjungan/{visit}"]')).to_have_count(0)
+    sync_now(page)
+    deleted = live_server.query(sa.select(OutreachVisit.deleted_hlc)
+                                .where(OutreachVisit.id == visit))
+    assert deleted[0].deleted_hlc is not None

@@ -6,6 +6,7 @@ import { normaliseRtRw, checkDate } from '../validate.js';
 import { reference, regionIndex, desaPicker, desaName } from '../refdata.js';
 import {
   h, setTitle, go, field, toggles, stepper, textInput, actions, toast, newId, notice, onData,
+  button,
 } from '../ui.js';
 import { draftForm, wizard, need, changedFields } from '../components/form.js';
 import { pagedList, itemLink } from '../components/list.js';
@@ -132,6 +133,25 @@ async function saveVisit({ state, record, store }) {
   go('/kunjungan');
 }
 
+/** A visit recorded by mistake: deleted after the user has read what that does (a tombstone,
+ *  sent like any edit; the server deletes its copy and other phones drop theirs). */
+function deleteBox(record, store) {
+  const ask = h('div', { 'aria-live': 'polite' });
+  const remove = async () => {
+    await saveEdit('visits', record.id, {}, { op: 'delete' });
+    await store.clear();
+    toast(t('visit.deleted'));
+    go('/kunjungan');
+  };
+  const open = () => ask.replaceChildren(
+    h('p', { class: 'notice warn', text: t('visit.delete_explain') }),
+    h('div', { class: 'row2' },
+      button(t('visit.delete_yes'), remove, 'danger', { id: 'delete-yes' }),
+      button(t('ui.cancel'), () => ask.replaceChildren(), 'secondary')));
+  return h('section', { class: 'card' },
+    button(`🗑 ${t('visit.delete')}`, open, 'danger wide', { id: 'delete-visit' }), ask);
+}
+
 export async function form(main, { params: [which], session }) {
   const user = session.user;
   const isNew = which === 'baru';
@@ -152,6 +172,7 @@ export async function form(main, { params: [which], session }) {
   const steps = [() => whereStep(ctx), () => whatStep(ctx)];
   const wiz = wizard(box, { state, steps, finish: () => saveVisit(ctx), finishText: t('ui.save') });
   ctx.redraw = wiz.redraw;
+  if (record) main.append(deleteBox(record, store));
   return () => {
     wiz.stop();
     store.flush();
