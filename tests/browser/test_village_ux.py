@@ -77,3 +77,38 @@ def test_a_visit_recorded_by_mistake_is_deleted_after_a_confirmation(page, live_
     deleted = live_server.query(sa.select(OutreachVisit.deleted_hlc)
                                 .where(OutreachVisit.id == visit))
     assert deleted[0].deleted_hlc is not None
+
+
+def test_back_steps_back_in_the_registration_wizard(page):
+    # The visit's wizard is walked in test_form_wizard.py; registration uses the same wizard.
+    login(page, "perangkat.uji")
+    page.goto("/#/warga/baru")
+    page.get_by_label("Tanda tangan").check()
+    page.get_by_label("Pemberitahuan di atas sudah saya bacakan kepada warga.").check()
+    page.get_by_role("button", name="Lanjut").click()
+    expect(page.get_by_text("Langkah 2 dari 4")).to_be_visible()
+    page.get_by_label("Nama lengkap").fill("Dewi Lestari")
+    page.go_back()
+    expect(page.get_by_text("Langkah 1 dari 4")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"#/warga/baru$"))
+    expect(page.get_by_label("Tanda tangan")).to_be_checked()
+    page.go_forward()
+    expect(page.get_by_label("Nama lengkap")).to_have_value("Dewi Lestari")
+    page.go_back()
+    page.go_back()
+    expect(page.locator("#st-visits")).to_be_visible()
+
+
+def test_back_from_the_referral_form_returns_to_the_person_keeping_the_draft(context, page):
+    # The referral is one screen: its one step back is the person's page.
+    login(page, "perangkat.uji")
+    wait_controlled(page)
+    context.set_offline(True)
+    person = local_person(page, name="Wulan Sari")
+    page.goto(f"/#/warga/{person}")
+    page.get_by_role("link", name="Rujuk ke LTSA").click()
+    page.get_by_label("Alasan").fill("Ingin tahu syarat kerja di Taiwan")
+    page.go_back()
+    expect(page).to_have_url(re.compile(f"#/warga/{person}$"))
+    page.go_forward()
+    expect(page.get_by_label("Alasan")).to_have_value("Ingin tahu syarat kerja di Taiwan")
