@@ -135,9 +135,12 @@ function renderStatus(s = getStatus()) {
   if (!s.online) say('st off', `⚠ ${t('sync.offline')}`);
   else if (s.syncing) say('st', `⟳ ${t('sync.syncing')}`);
   say('st', s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}`);
+  // All well: one short line (the details screen says the rest).
+  const well = s.online && !s.syncing && !s.pending && !s.refused && !s.lastError
+    && !s.clockWarning;
   if (s.lastSync) {
     const day = todayWIB(new Date(s.lastSync)) === todayWIB() ? 'time' : 'datetime';
-    say('st', t('sync.last', { time: formatTime(s.lastSync, day) }));
+    say('st', t(well ? 'sync.last_short' : 'sync.last', { time: formatTime(s.lastSync, day) }));
   }
   if (s.refused) say('st bad', `✖ ${t('sync.refused', { n: s.refused })}`);
   // Offline is said once, by the first line; other errors in plain words.
@@ -146,6 +149,7 @@ function renderStatus(s = getStatus()) {
   }
   if (s.clockWarning) say('st bad line', `⚠ ${serverText(s.clockWarning)}`);
   bar.replaceChildren(...parts);
+  bar.classList.toggle('well', well);
   const words = parts.map((p) => p.textContent).join('. ');
   bar.setAttribute('aria-label', `${t('sync.details')}: ${words}`);
 }

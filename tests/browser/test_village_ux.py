@@ -112,3 +112,23 @@ def test_back_from_the_referral_form_returns_to_the_person_keeping_the_draft(con
     expect(page).to_have_url(re.compile(f"#/warga/{person}$"))
     page.go_forward()
     expect(page.get_by_label("Alasan")).to_have_value("Ingin tahu syarat kerja di Taiwan")
+
+
+def test_the_sync_bar_takes_one_line_when_all_is_well(page):
+    login(page, "perangkat.uji")
+    sync_now(page)
+    expect(page.locator("#syncbar")).to_contain_text("Tersinkron")
+    # Measured in the same moment the bar says all is well (a sync may start again at any time).
+    shape = page.wait_for_function("""() => {
+      const bar = document.getElementById('syncbar');
+      if (!bar.classList.contains('well')) return null;
+      return {
+        font: parseFloat(getComputedStyle(bar).fontSize),
+        height: bar.getBoundingClientRect().height,
+        tops: [...bar.children].map((c) => Math.round(c.getBoundingClientRect().top)),
+      };
+    }""").json_value()
+    assert shape["font"] >= 16
+    assert len(shape["tops"]) == 2 and len(set(shape["tops"])) == 1, shape
+    # One line of text and its padding; the bar keeps its 48 px touch target.
+    assert shape["height"] <= 48.5, shape
