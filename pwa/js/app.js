@@ -137,12 +137,13 @@ function renderStatus(s = getStatus()) {
   say('st', s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}`);
   // All well: one short line (the details screen says the rest).
   const well = s.online && !s.syncing && !s.pending && !s.refused && !s.lastError
-    && !s.clockWarning;
+    && !s.clockWarning && !s.conflicts;
   if (s.lastSync) {
     const day = todayWIB(new Date(s.lastSync)) === todayWIB() ? 'time' : 'datetime';
     say('st', t(well ? 'sync.last_short' : 'sync.last', { time: formatTime(s.lastSync, day) }));
   }
   if (s.refused) say('st bad', `✖ ${t('sync.refused', { n: s.refused })}`);
+  if (s.conflicts) say('st bad', `⚠ ${t('sync.conflicts', { n: s.conflicts })}`);
   // Offline is said once, by the first line; other errors in plain words.
   if (s.lastError && (s.online || s.lastError.reason !== 'offline')) {
     say('st bad line', `✖ ${serverText(s.lastError)}`);
@@ -176,7 +177,12 @@ function offerUpdate(apply) {
 async function boot() {
   await loadLang();
   session = await getSession();
-  document.getElementById('syncbar').addEventListener('click', () => go('/sinkronisasi'));
+  // Open conflicts are the user's to settle: a tap opens their review, unless edits were
+  // refused (the sync details list those first).
+  document.getElementById('syncbar').addEventListener('click', () => {
+    const s = getStatus();
+    go(s.conflicts && !s.refused ? '/bertabrakan' : '/sinkronisasi');
+  });
   window.addEventListener('jangkau:status', (e) => renderStatus(e.detail));
   // Another language: the bar and the screen in its words.
   window.addEventListener('jangkau:lang', () => {

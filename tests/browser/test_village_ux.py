@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from server.models import OutreachVisit
+from tests.browser.test_two_phones import edit_notes
+from tests.browser.test_two_phones import open_notes
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import new_visit
 from tests.browser.ui_helpers import sync_now
@@ -132,3 +134,50 @@ def test_the_sync_bar_takes_one_line_when_all_is_well(page):
     assert len(shape["tops"]) == 2 and len(set(shape["tops"])) == 1, shape
     # One line of text and its padding; the bar keeps its 48 px touch target.
     assert shape["height"] <= 48.5, shape
+
+
+def test_conflict_review_keeps_either_value_and_says_which_phone(browser,
+                                                                   browser_context_args):
+    phones = [browser.new_context(**browser_context_args) for _ in range(2)]
+    try:
+        a, b = (ctx.new_page() for ctx in phones)
+        login(a, "perangkat.uji")
+        new_visit(a, "Catatan awal", visit_type="Pemberdayaan")
+        sync_now(a)
+        login(b, "perangkat.dua")
+        sync_now(b)
+        expect(open_notes(b, "Pemberdayaan")).to_have_value("Catatan awal")
+        for page, ctx in ((a, phones[0]), (b, phones[1])):
+            wait_controlled(page)
+            ctx.set_offline(True)
+        edit_notes(a, "Pemberdayaan", "Pelatihan menjahit (HP A)")
+        edit_notes(b, "Pemberdayaan", "Pelatihan membatik (HP B)")
+        for ctx in phones:
+            ctx.set_offline(False)
+        sync_now(a)
+        sync_now(b)
+        sync_now(a)
+
+        # The sync bar says a conflict is open; a tap opens the review.
+        bar = a.locator("#syncbar")
+        expect(bar).to_contain_text("1 perubahan bertabrakan")
+        expect(bar).not_to_have_class(re.compile(r"\bwell\b"))
+        bar.click()
+        expect(a).to_have_url(re.compile(r"#/bertabrakan$"))
+        card = a.locator(".conflict")
+        expect(card.locator(".side.kept")).to_contain_text("Uji perangkat.dua, di HP lain")
+        expect(card.locator(".side.lost")).to_contain_text("Uji perangkat.uji, di HP ini")
+        expect(card.get_by_role("button", name="Pakai nilai ini")).to_have_count(2)
+
+        # Keeping the value in use settles the conflict as well.
+        card.locator(".side.kept").get_by_role("button", name="Pakai nilai ini").click()
+        expect(a.get_by_text("Tidak ada perubahan bertabrakan.")).to_be_visible()
+        sync_now(a)
+        expect(bar).not_to_contain_text("bertabrakan")
+        expect(open_notes(a, "Pemberdayaan")).to_have_value("Pelatihan membatik (HP B)")
+        sync_now(b)
+        b.goto("/#/bertabrakan")
+        expect(b.get_by_text("Tidak ada perubahan bertabrakan.")).to_be_visible()
+    finally:
+        for ctx in phones:
+            ctx.close()
