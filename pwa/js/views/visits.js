@@ -6,11 +6,11 @@ import { normaliseRtRw, checkDate } from '../validate.js';
 import { reference, regionIndex, desaPicker, desaName } from '../refdata.js';
 import {
   h, setTitle, go, field, toggles, stepper, textInput, actions, toast, newId, notice, onData,
-  button,
 } from '../ui.js';
 import { draftForm, wizard, need, changedFields } from '../components/form.js';
 import { pagedList, itemLink } from '../components/list.js';
 import { sentMark, refusalNotice } from '../components/marks.js';
+import { confirmAction } from '../components/confirm.js';
 
 const FIELDS = ['visit_type', 'visit_date', 'desa_code', 'dusun', 'rt', 'rw', 'community_group_id',
   'topics', 'participants_male', 'participants_female', 'participants_children', 'notes'];
@@ -136,20 +136,16 @@ async function saveVisit({ state, record, store }) {
 /** A visit recorded by mistake: deleted after the user has read what that does (a tombstone,
  *  sent like any edit; the server deletes its copy and other phones drop theirs). */
 function deleteBox(record, store) {
-  const ask = h('div', { 'aria-live': 'polite' });
-  const remove = async () => {
-    await saveEdit('visits', record.id, {}, { op: 'delete' });
-    await store.clear();
-    toast(t('visit.deleted'));
-    go('/kunjungan');
-  };
-  const open = () => ask.replaceChildren(
-    h('p', { class: 'notice warn', text: t('visit.delete_explain') }),
-    h('div', { class: 'row2' },
-      button(t('visit.delete_yes'), remove, 'danger', { id: 'delete-yes' }),
-      button(t('ui.cancel'), () => ask.replaceChildren(), 'secondary')));
-  return h('section', { class: 'card' },
-    button(`🗑 ${t('visit.delete')}`, open, 'danger wide', { id: 'delete-visit' }), ask);
+  return h('section', { class: 'card' }, confirmAction({
+    action: `🗑 ${t('visit.delete')}`, explain: t('visit.delete_explain'),
+    yes: t('visit.delete_yes'), id: 'delete-visit',
+    run: async () => {
+      await saveEdit('visits', record.id, {}, { op: 'delete' });
+      await store.clear();
+      toast(t('visit.deleted'));
+      go('/kunjungan');
+    },
+  }));
 }
 
 export async function form(main, { params: [which], session }) {
