@@ -10,11 +10,14 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from server.models import Consent
 from server.models import OutreachVisit
+from server.models import Person
 from tests.browser.test_two_phones import edit_notes
 from tests.browser.test_two_phones import open_notes
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import new_visit
+from tests.browser.ui_helpers import register_person
 from tests.browser.ui_helpers import sync_now
 from tests.browser.ui_helpers import wait_controlled
 
@@ -181,3 +184,40 @@ def test_conflict_review_keeps_either_value_and_says_which_phone(browser,
     finally:
         for ctx in phones:
             ctx.close()
+
+
+def person_id(page) -> str:
+    return re.search(r"#/warga/([\w-]{36})", page.url).group(1)
+
+
+def test_consent_withdrawal_and_deletion_request_have_their_buttons(page, live_server):
+    login(page, "perangkat.uji")
+    register_person(page, "Ratna Kusuma")
+    person = person_id(page)
+    sync_now(page)
+    page.goto(f"/#/warga/{person}")
+
+    page.get_by_role("button", name="Tarik persetujuan").click()
+    expect(page.get_by_text("Penarikan bersifat final")).to_be_visible()
+    page.get_by_role("button", name="Ya, tarik persetujuan").click()
+    expect(page.locator("dt", has_text="Ditarik")).to_be_visible()
+    expect(page.get_by_role("button", name="Tarik persetujuan")).to_have_count(0)
+    sync_now(page)
+    withdrawn = live_server.query(sa.select(Consent.withdrawn_at)
+                                  .where(Consent.person_id == person))
+    assert withdrawn and all(row.withdrawn_at is not None for row in withdrawn)
+
+    page.goto(f"/#/warga/{person}")
+    page.get_by_role("button", name="Minta hapus data").click()
+    # The request says plainly that nothing is erased yet, and what happens instead.
+    expect(page.get_by_text("belum bisa menghapus data warga")).to_be_visible()
+    page.get_by_role("button", name="Ya, catat permintaan hapus").click()
+    expect(page.get_by_text("Data ini belum terhapus dari server")).to_be_visible()
+    expect(page.get_by_role("link", name="Rujuk ke LTSA")).to_have_count(0)
+    expect(page.get_by_role("button", name="Minta hapus data")).to_have_count(0)
+    sync_now(page)
+    archived = live_server.query(sa.select(Person.archived_at).where(Person.id == person))
+    assert archived[0].archived_at is not None
+    page.goto("/#/warga")
+    expect(page.get_by_role("heading", name="Daftar warga")).to_be_visible()
+    expect(page.locator(f'a[href="#/warga/{person}"]')).to_have_count(0)
