@@ -17,6 +17,7 @@ from tests.browser.test_two_phones import edit_notes
 from tests.browser.test_two_phones import open_notes
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import new_visit
+from tests.browser.ui_helpers import refer
 from tests.browser.ui_helpers import register_person
 from tests.browser.ui_helpers import sync_now
 from tests.browser.ui_helpers import wait_controlled
@@ -221,3 +222,59 @@ def test_consent_withdrawal_and_deletion_request_have_their_buttons(page, live_s
     page.goto("/#/warga")
     expect(page.get_by_role("heading", name="Daftar warga")).to_be_visible()
     expect(page.locator(f'a[href="#/warga/{person}"]')).to_have_count(0)
+
+
+# A 360 px wide phone at 200% zoom shows the page 180 CSS px wide.
+ZOOMED = {"width": 180, "height": 320}
+# On a mobile viewport Chromium widens the layout viewport to fit a page that overflows, so
+# innerWidth grows with the overflow: the page is measured against the screen's width.
+SIDEWAYS = f"() => document.documentElement.scrollWidth - {ZOOMED['width']}"
+
+
+def wide_elements(page) -> list:
+    """What sticks out to the right, to name it when a screen overflows."""
+    return page.evaluate("""() => [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > 180.5)
+      .slice(0, 5).map((e) => `${e.tagName}.${e.className} ${e.textContent.slice(0, 40)}`)""")
+
+
+def sideways(page, screen: str) -> list:
+    """[(screen, what sticks out)] when the screen scrolls sideways, else []."""
+    expect(page.locator("main > div")).not_to_be_empty()
+    page.wait_for_function("() => !document.querySelector('main .loading')")
+    return [(screen, wide_elements(page))] if page.evaluate(SIDEWAYS) > 0 else []
+
+
+def no_sideways_scroll(page, screen: str) -> None:
+    assert not sideways(page, screen)
+
+
+def test_nothing_overflows_sideways_at_200_percent_zoom(page):
+    page.set_viewport_size(ZOOMED)
+    page.goto("/")
+    expect(page.get_by_label("Nama pengguna")).to_be_visible()
+    no_sideways_scroll(page, "masuk")
+    page.set_viewport_size({"width": 360, "height": 640})
+    login(page, "perangkat.uji")
+    register_person(page, "Sekar Ayu Wulandari")
+    person = person_id(page)
+    refer(page, "Ingin tahu syarat kerja")
+    referral = re.search(r"#/rujukan/([\w-]{36})", page.url).group(1)
+    new_visit(page, "Sosialisasi di balai desa")
+    page.set_viewport_size(ZOOMED)
+    failures = []
+    screens = ["/", "/kunjungan", "/kunjungan/baru", "/warga", f"/warga/{person}",
+               "/warga/baru", f"/warga/{person}/ubah", f"/rujuk/{person}", "/rujukan",
+               f"/rujukan/{referral}", "/sinkronisasi", "/bertabrakan", "/menu",
+               "/pemberitahuan", "/laporan"]
+    for screen in screens:
+        page.goto(f"/#{screen}")
+        failures += sideways(page, screen)
+    # The steps of the visit's wizard past the first.
+    page.set_viewport_size({"width": 360, "height": 640})
+    page.goto("/#/kunjungan/baru")
+    page.get_by_label("Sosialisasi", exact=True).check()
+    page.get_by_role("button", name="Lanjut").click()
+    page.set_viewport_size(ZOOMED)
+    failures += sideways(page, "/kunjungan/baru step 2")
+    assert not failures, "\n".join(map(str, failures))
