@@ -8,6 +8,8 @@ import { registerServiceWorker, requestPersistentStorage } from './sw-bridge.js'
 import { loadLang, t, serverText, formatTime, todayWIB } from './i18n.js';
 import { h, go, isDirty, setDirty } from './ui.js';
 import { flushDrafts } from './components/draft.js';
+// Listens for the browser's install offer from the first moment (the home screen shows it).
+import './install.js';
 
 // [pattern, view module, export]; the module loads on first visit to the route.
 const ROUTES = [

@@ -278,3 +278,40 @@ def test_nothing_overflows_sideways_at_200_percent_zoom(page):
     page.set_viewport_size(ZOOMED)
     failures += sideways(page, "/kunjungan/baru step 2")
     assert not failures, "\n".join(map(str, failures))
+
+
+# The browser's own install offer is kept from the app, so the test decides when one comes.
+HOLD_REAL_INSTALL_OFFER = """window.addEventListener('beforeinstallprompt', (e) => {
+  if (e.isTrusted) e.stopImmediatePropagation();
+}, true);"""
+OFFER_INSTALL = """() => {
+  const offer = new Event('beforeinstallprompt', { cancelable: true });
+  offer.prompt = async () => { window.installPrompted = true; };
+  offer.userChoice = Promise.resolve({ outcome: 'accepted' });
+  window.dispatchEvent(offer);
+}"""
+
+
+def test_a_hint_to_install_the_app_dismissible_and_remembered(page):
+    page.add_init_script(HOLD_REAL_INSTALL_OFFER)
+    login(page, "perangkat.uji")
+    hint = page.locator("#install-hint")
+    # Without the browser's offer: how to do it from Chrome's menu.
+    expect(hint).to_contain_text("Tambahkan ke layar utama")
+    hint.get_by_role("button", name="Tutup, jangan tampilkan lagi").click()
+    expect(hint).to_be_hidden()
+    page.reload()
+    expect(page.locator("#st-visits")).to_be_visible()
+    expect(hint).to_be_hidden()
+
+    # With the browser's offer: one tap opens its dialog; once installed, no more hint.
+    page.evaluate("() => localStorage.removeItem('jangkau.install_hint')")
+    page.reload()
+    expect(hint).to_contain_text("Tambahkan ke layar utama")
+    page.evaluate(OFFER_INSTALL)
+    hint.get_by_role("button", name="Pasang aplikasi").click()
+    page.wait_for_function("() => window.installPrompted === true")
+    expect(hint).to_be_hidden()
+    page.reload()
+    expect(page.locator("#st-visits")).to_be_visible()
+    expect(hint).to_be_hidden()
