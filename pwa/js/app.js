@@ -8,6 +8,8 @@ import { registerServiceWorker, requestPersistentStorage } from './sw-bridge.js'
 import { loadLang, t, serverText, formatTime, todayWIB } from './i18n.js';
 import { h, go, isDirty, setDirty } from './ui.js';
 import { flushDrafts } from './components/draft.js';
+// Listens for the browser's install offer from the first moment (the home screen shows it).
+import './install.js';
 
 // [pattern, view module, export]; the module loads on first visit to the route.
 const ROUTES = [
@@ -135,17 +137,22 @@ function renderStatus(s = getStatus()) {
   if (!s.online) say('st off', `⚠ ${t('sync.offline')}`);
   else if (s.syncing) say('st', `⟳ ${t('sync.syncing')}`);
   say('st', s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}`);
+  // All well: one short line (the details screen says the rest).
+  const well = s.online && !s.syncing && !s.pending && !s.refused && !s.lastError
+    && !s.clockWarning && !s.conflicts;
   if (s.lastSync) {
     const day = todayWIB(new Date(s.lastSync)) === todayWIB() ? 'time' : 'datetime';
-    say('st', t('sync.last', { time: formatTime(s.lastSync, day) }));
+    say('st', t(well ? 'sync.last_short' : 'sync.last', { time: formatTime(s.lastSync, day) }));
   }
   if (s.refused) say('st bad', `✖ ${t('sync.refused', { n: s.refused })}`);
+  if (s.conflicts) say('st bad', `⚠ ${t('sync.conflicts', { n: s.conflicts })}`);
   // Offline is said once, by the first line; other errors in plain words.
   if (s.lastError && (s.online || s.lastError.reason !== 'offline')) {
     say('st bad line', `✖ ${serverText(s.lastError)}`);
   }
   if (s.clockWarning) say('st bad line', `⚠ ${serverText(s.clockWarning)}`);
   bar.replaceChildren(...parts);
+  bar.classList.toggle('well', well);
   const words = parts.map((p) => p.textContent).join('. ');
   bar.setAttribute('aria-label', `${t('sync.details')}: ${words}`);
 }
@@ -172,7 +179,12 @@ function offerUpdate(apply) {
 async function boot() {
   await loadLang();
   session = await getSession();
-  document.getElementById('syncbar').addEventListener('click', () => go('/sinkronisasi'));
+  // Open conflicts are the user's to settle: a tap opens their review, unless edits were
+  // refused (the sync details list those first).
+  document.getElementById('syncbar').addEventListener('click', () => {
+    const s = getStatus();
+    go(s.conflicts && !s.refused ? '/bertabrakan' : '/sinkronisasi');
+  });
   window.addEventListener('jangkau:status', (e) => renderStatus(e.detail));
   // Another language: the bar and the screen in its words.
   window.addEventListener('jangkau:lang', () => {

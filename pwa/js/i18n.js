@@ -32,6 +32,17 @@ export function options(group) {
   return Object.entries(catalog.enum?.[group] || {});
 }
 
+/** A country's name from its ISO code ("Taiwan", not "TW"), in the current language, from
+ *  the phone's own list of region names; the code itself where the phone has none. */
+export function countryName(code) {
+  if (!code) return '';
+  try {
+    return new Intl.DisplayNames([current], { type: 'region' }).of(code) || code;
+  } catch {
+    return code;
+  }
+}
+
 /** The label of one code of an enumeration; the code itself when unknown. */
 export function label(group, code) {
   return catalog.enum?.[group]?.[code] ?? code ?? '';

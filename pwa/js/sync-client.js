@@ -95,7 +95,7 @@ export class SyncClient {
     this.target = target;
     this.state = {
       online: navigator.onLine, syncing: false, pending: 0, lastSync: null, lastError: null,
-      clockWarning: null, refused: 0,
+      clockWarning: null, refused: 0, conflicts: 0,
     };
     this.running = null;
     this.stops = [];
@@ -110,7 +110,7 @@ export class SyncClient {
   }
 
   /** {online, syncing, pending, lastSync, lastError: {id, en, reason}|null,
-   *  clockWarning: {id, en}|null, refused}. */
+   *  clockWarning: {id, en}|null, refused, conflicts (open ones)}. */
   getStatus() {
     return { ...this.state };
   }
@@ -129,9 +129,10 @@ export class SyncClient {
   }
 
   async refreshCounts() {
-    const [pending, refused, lastSync] = await Promise.all(
-      [db.pendingCount(), db.refusedCount(), db.getMeta('last_sync')]);
-    this.update({ pending, refused, lastSync: lastSync || null });
+    const [pending, refused, lastSync, open] = await Promise.all(
+      [db.pendingCount(), db.refusedCount(), db.getMeta('last_sync'),
+        db.listConflicts({ open: true })]);
+    this.update({ pending, refused, lastSync: lastSync || null, conflicts: open.length });
   }
 
   // A 5xx that repeats for the same oldest mutation may be one record the server cannot
@@ -323,6 +324,7 @@ export class SyncClient {
         const path = `/api/conflicts/${encodeURIComponent(conflictId)}/resolve`;
         const entry = await request('POST', path, { value }, session.token);
         const local = await db.markConflictResolved(conflictId, entry.resolved_at);
+        await this.refreshCounts();
         await this.syncNow();
         return local;
       } catch (error) {
@@ -334,7 +336,9 @@ export class SyncClient {
     // server marks it resolved when the edit arrives.
     const fields = { [conflict.field]: value };
     await db.saveEdit(conflict.entity, conflict.record_id, fields, { resolves: [conflictId] });
-    return db.markConflictResolved(conflictId, new Date().toISOString(), true);
+    const local = await db.markConflictResolved(conflictId, new Date().toISOString(), true);
+    await this.refreshCounts();
+    return local;
   }
 }
 

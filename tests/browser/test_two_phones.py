@@ -64,7 +64,7 @@ def test_same_notes_edited_offline_on_two_phones(browser, browser_context_args):
             expect(card.locator(".side.lost")).to_contain_text("WIB")
 
         a.goto("/#/bertabrakan")
-        a.get_by_role("button", name="Pakai nilai ini").click()
+        a.locator(".side.lost").get_by_role("button", name="Pakai nilai ini").click()
         expect(a.get_by_text("Tidak ada perubahan bertabrakan.")).to_be_visible()
         sync_now(a)
         sync_now(b)

@@ -3,9 +3,10 @@
 
 import { listConflicts, getRecord } from '../db.js';
 import { resolveConflict } from '../sync-client.js';
-import { t, label, formatTime, formatDate, serverText } from '../i18n.js';
+import { t, label, formatTime, formatDate, serverText, countryName } from '../i18n.js';
 import { regionIndex, desaName } from '../refdata.js';
 import { h, setTitle, button, toast, notice, onData, hlcMs } from '../ui.js';
+import { nodeOf } from '../hlc.js';
 
 // Which enumeration labels a field's codes.
 const ENUM_OF = {
@@ -21,6 +22,7 @@ function show(fieldName, value, index) {
   if (empty) return t('conflict.empty');
   if (typeof value === 'boolean') return value ? t('ui.yes') : t('ui.no');
   if (fieldName === 'desa_code') return desaName(index, value);
+  if (fieldName === 'destination_country') return countryName(value);
   if (fieldName.endsWith('_date') || fieldName === 'keep_until') return formatDate(value);
   const group = ENUM_OF[fieldName];
   const said = (v) => (group ? label(group, v) : String(v));
@@ -40,17 +42,64 @@ async function recordName(c, index) {
   return `${t(`entity.${c.entity}`)}${person ? `: ${person.name}` : ''}`;
 }
 
-function side(kind, value, author, hlc) {
+// Which phone wrote a value: the HLC's node is the phone's (the server's own writes, e.g. a
+// value chosen here while online, carry the server's node).
+function where(hlc, session) {
+  const node = nodeOf(hlc);
+  if (node === session.node) return t('conflict.on_this_phone');
+  if (node === 'server') return t('conflict.on_server');
+  return t('conflict.on_other_phone');
+}
+
+function side(kind, c, value, session, use) {
   const head = kind === 'kept' ? `✓ ${t('conflict.kept')}` : `✖ ${t('conflict.lost')}`;
+  const [author, hlc] = kind === 'kept' ? [c.winning_author, c.winning_hlc]
+    : [c.losing_author, c.losing_hlc];
   const name = author?.name || t('conflict.unknown_author');
   const when = formatTime(hlcMs(hlc), 'datetime');
   return h('div', { class: `side ${kind}` },
     h('p', { class: 'sidehead', text: head }),
     h('p', { class: 'value', text: value }),
-    h('p', { class: 'hint', text: t('conflict.by', { name, when }) }));
+    h('p', { class: 'hint', text: t('conflict.by_on',
+      { name, where: where(hlc, session), when }) }),
+    use);
 }
 
-export async function render(main) {
+/** One conflict: both values, who wrote each on which phone, "Pakai nilai ini" under each
+ *  (keeping the value in use settles the conflict as well as taking the other). */
+function conflictCard(c, { title, index, session, draw }) {
+  const fieldName = t(`field.${c.field}`);
+  const err = h('div');
+  const choose = (kind, value) => {
+    const use = button(t('conflict.use_this'), async () => {
+      use.disabled = true;
+      try {
+        await resolveConflict(c.id, value);
+        toast(t('conflict.resolved'));
+        await draw();
+      } catch (e) {
+        use.disabled = false;
+        err.replaceChildren(notice(e.status === 0
+          ? t('conflict.need_online') : serverText(e) || t('conflict.failed')));
+      }
+    }, kind === 'lost' ? 'primary wide' : 'secondary wide', {
+      'aria-label': `${t('conflict.use_this')}: ${fieldName}, ${show(c.field, value, index)}`,
+      'data-use': kind,
+    });
+    return use;
+  };
+  return h('section', { class: 'card conflict', 'data-conflict': c.id },
+    h('p', { class: 'hint', text: title }),
+    h('h2', { text: fieldName }),
+    h('p', { class: 'hint', text: label('conflict_reason', c.reason) }),
+    side('kept', c, show(c.field, c.winning_value, index), session,
+      choose('kept', c.winning_value)),
+    side('lost', c, show(c.field, c.losing_value, index), session,
+      choose('lost', c.losing_value)),
+    err);
+}
+
+export async function render(main, { session }) {
   setTitle(t('conflicts.title'));
   const box = h('div', { 'aria-live': 'polite' });
   main.append(h('p', { class: 'hint', text: t('conflicts.explain') }), box);
@@ -60,29 +109,8 @@ export async function render(main) {
       box.replaceChildren(h('p', { class: 'notice ok', text: `✓ ${t('conflicts.none')}` }));
       return;
     }
-    const cards = await Promise.all(conflicts.map(async (c) => {
-      const fieldName = t(`field.${c.field}`);
-      const err = h('div');
-      const use = button(t('conflict.use_this'), async () => {
-        use.disabled = true;
-        try {
-          await resolveConflict(c.id, c.losing_value);
-          toast(t('conflict.resolved'));
-          await draw();
-        } catch (e) {
-          use.disabled = false;
-          err.replaceChildren(notice(e.status === 0
-            ? t('conflict.need_online') : serverText(e) || t('conflict.failed')));
-        }
-      }, 'primary wide', { 'aria-label': `${t('conflict.use_this')}: ${fieldName}` });
-      return h('section', { class: 'card conflict', 'data-conflict': c.id },
-        h('p', { class: 'hint', text: await recordName(c, index) }),
-        h('h2', { text: fieldName }),
-        h('p', { class: 'hint', text: label('conflict_reason', c.reason) }),
-        side('kept', show(c.field, c.winning_value, index), c.winning_author, c.winning_hlc),
-        side('lost', show(c.field, c.losing_value, index), c.losing_author, c.losing_hlc),
-        use, err);
-    }));
+    const cards = await Promise.all(conflicts.map(async (c) => conflictCard(c,
+      { title: await recordName(c, index), index, session, draw })));
     box.replaceChildren(...cards);
   };
   await draw();

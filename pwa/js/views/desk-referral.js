@@ -4,7 +4,7 @@
  *  phone (saveEdit), so it works offline and goes out with the next sync. */
 
 import { listRecords, getRecord, saveEdit } from '../db.js';
-import { t, label, lang, formatTime, todayWIB } from '../i18n.js';
+import { t, label, formatTime, todayWIB, countryName } from '../i18n.js';
 import { ageOn } from '../validate.js';
 import { h, setTitle, field, button, toast, newId, notice, onData } from '../ui.js';
 import { regionIndex, desaName, reference } from '../refdata.js';
@@ -79,16 +79,6 @@ function consentCard(consents) {
   return h('section', { class: 'card', id: 'desk-consent' },
     h('h2', { text: t('desk.consent') }),
     items.length ? h('ul', null, items) : h('p', { class: 'hint', text: t('desk.no_consent') }));
-}
-
-/** "Taiwan", not "TW" (the phone's own list of region names). */
-function countryName(code) {
-  if (!code) return '';
-  try {
-    return new Intl.DisplayNames([lang()], { type: 'region' }).of(code) || code;
-  } catch {
-    return code;
-  }
 }
 
 function planCard(plans) {

@@ -5,6 +5,7 @@ import { t, todayWIB } from '../i18n.js';
 import { h, setTitle, createdMs, onData } from '../ui.js';
 import { changedReferrals } from '../referral-seen.js';
 import { deskCounts } from '../referral-store.js';
+import { installHint } from '../components/install-hint.js';
 
 const CLOSED = new Set(['selesai', 'tidak_hadir', 'dibatalkan']);
 const VILLAGE_ROLES = new Set(['officer', 'community', 'admin']);
@@ -52,6 +53,8 @@ export async function render(main, { session }) {
   setTitle(t('home.title'));
   const box = h('div');
   main.append(box);
+  // Made once: a redraw moves it, and a dialog it opened is not lost.
+  const hint = installHint();
   const draw = async () => {
     const week = weekStart();
     const [visits, persons, referrals, pending, conflicts] = await Promise.all([
@@ -68,6 +71,7 @@ export async function render(main, { session }) {
     const desk = !village && deskCard(await deskCounts(user.role));
     box.replaceChildren(
       h('p', { class: 'lead', text: t('home.hello', { name: user.full_name }) }),
+      hint.el,
       h('section', { class: 'card', 'aria-labelledby': 'week-h' },
         h('h2', { id: 'week-h', text: t('home.this_week') }),
         h('div', { class: 'stats' },
@@ -91,5 +95,9 @@ export async function render(main, { session }) {
     );
   };
   await draw();
-  return onData(draw, ['jangkau:data', 'jangkau:status']);
+  const off = onData(draw, ['jangkau:data', 'jangkau:status']);
+  return () => {
+    off();
+    hint.stop();
+  };
 }

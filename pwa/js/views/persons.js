@@ -4,12 +4,14 @@
 import { listRecords, getRecord, getSession } from '../db.js';
 import { request } from '../api.js';
 import { syncNow } from '../sync-client.js';
-import { t, label, formatDate, formatTime, serverText } from '../i18n.js';
+import { t, label, formatDate, formatTime, serverText, countryName } from '../i18n.js';
 import { ageOn } from '../validate.js';
 import { regionIndex, desaName } from '../refdata.js';
 import { h, setTitle, actions, notice, onData, button, toast } from '../ui.js';
 import { pagedList, itemLink } from '../components/list.js';
 import { card, fact, facts } from '../components/detail.js';
+import { mayChangePerson, withdrawConsent, requestErasure, archivedNotice }
+  from '../components/rights.js';
 import { sentMark, refusalNotice, referralStatus, childBadge } from '../components/marks.js';
 
 /** Open possible duplicates (pulled from the server), by person id: [{pair, otherId}]. */
@@ -137,7 +139,7 @@ function personCard(p, index, alike) {
       fact(t('field.lawful_basis'), label('lawful_basis', p.lawful_basis))));
 }
 
-function consentCard(c) {
+function consentCard(c, may) {
   const guardian = c.guardian_name
     && `${c.guardian_name} (${label('guardian_relation', c.guardian_relation)})`;
   return card(t('person.consent'),
@@ -148,7 +150,8 @@ function consentCard(c) {
       fact(t('person.given_at'), formatTime(c.given_at, 'datetime')),
       fact(t('field.guardian_name'), guardian),
       fact(t('person.keep_until'), formatDate(c.keep_until)),
-      c.withdrawn_at && fact(t('person.withdrawn'), formatTime(c.withdrawn_at, 'datetime'))));
+      c.withdrawn_at && fact(t('person.withdrawn'), formatTime(c.withdrawn_at, 'datetime'))),
+    may && withdrawConsent(c));
 }
 
 function planCard(m) {
@@ -156,7 +159,7 @@ function planCard(m) {
   return card(t('register.step_plan'),
     refusalNotice(m),
     facts(
-      fact(t('field.destination_country'), m.destination_country),
+      fact(t('field.destination_country'), countryName(m.destination_country)),
       fact(t('field.sector'), m.sector && label('sector', m.sector)),
       fact(t('field.scheme'), label('scheme', m.scheme)),
       fact(t('field.agency_name'), m.agency_name),
@@ -196,16 +199,19 @@ async function drawPerson(box, id, session) {
   ]);
   const alike = p.archived_at ? [] : duplicates.get(id) || [];
   const others = await Promise.all(alike.map((d) => getRecord('persons', d.otherId)));
-  const village = ['officer', 'community', 'admin'].includes(session.user.role);
+  const may = mayChangePerson(p, session.user);
   const redraw = () => drawPerson(box, id, session);
   box.replaceChildren(...[
     await mergedNotice(p),
+    archivedNotice(p),
     alike.map((d, i) => duplicateCard(p, d, others[i], redraw)),
     personCard(p, index, alike),
-    consents.map(consentCard),
+    consents.map((c) => consentCard(c, may)),
     plans.slice(0, 1).map(planCard),
     referralsCard(referrals),
-    village && actions(
+    may && requestErasure(p, consents),
+    // An archived person is no longer changed or referred (the server refuses both).
+    may && !p.archived_at && actions(
       h('a', { href: `#/warga/${id}/ubah`, class: 'btn secondary', text: t('person.edit') }),
       h('a', { href: `#/rujuk/${id}`, class: 'btn primary', text: t('refer.action') })),
   ].flat().filter(Boolean));

@@ -3,7 +3,7 @@
 
 import { request } from '../api.js';
 import { listRecords, getRecord, saveEdit } from '../db.js';
-import { t, options, label, lang, formatDate, todayWIB } from '../i18n.js';
+import { t, options, label, lang, formatDate, todayWIB, countryName } from '../i18n.js';
 import { parseNik, nikWarnings, normalisePhone, isChild, checkDate } from '../validate.js';
 import { regionIndex, desaPicker, desaName } from '../refdata.js';
 import { h, setTitle, go, field, toggles, textInput, button, toast, newId, notice } from '../ui.js';
@@ -77,11 +77,7 @@ async function findDuplicates(p, session, exceptId) {
 }
 
 function countryOptions() {
-  let names;
-  try {
-    names = new Intl.DisplayNames([lang()], { type: 'region' });
-  } catch { names = { of: (c) => c }; }
-  const name = (c) => names.of(c) || c;
+  const name = countryName;
   const rest = COUNTRIES.filter((c) => !USUAL.includes(c)).map((c) => [c, name(c)])
     .sort((a, b) => a[1].localeCompare(b[1]));
   return { usual: USUAL.map((c) => [c, name(c)]), rest };

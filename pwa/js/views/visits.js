@@ -10,6 +10,7 @@ import {
 import { draftForm, wizard, need, changedFields } from '../components/form.js';
 import { pagedList, itemLink } from '../components/list.js';
 import { sentMark, refusalNotice } from '../components/marks.js';
+import { confirmAction } from '../components/confirm.js';
 
 const FIELDS = ['visit_type', 'visit_date', 'desa_code', 'dusun', 'rt', 'rw', 'community_group_id',
   'topics', 'participants_male', 'participants_female', 'participants_children', 'notes'];
@@ -132,6 +133,21 @@ async function saveVisit({ state, record, store }) {
   go('/kunjungan');
 }
 
+/** A visit recorded by mistake: deleted after the user has read what that does (a tombstone,
+ *  sent like any edit; the server deletes its copy and other phones drop theirs). */
+function deleteBox(record, store) {
+  return h('section', { class: 'card' }, confirmAction({
+    action: `🗑 ${t('visit.delete')}`, explain: t('visit.delete_explain'),
+    yes: t('visit.delete_yes'), id: 'delete-visit',
+    run: async () => {
+      await saveEdit('visits', record.id, {}, { op: 'delete' });
+      await store.clear();
+      toast(t('visit.deleted'));
+      go('/kunjungan');
+    },
+  }));
+}
+
 export async function form(main, { params: [which], session }) {
   const user = session.user;
   const isNew = which === 'baru';
@@ -152,6 +168,7 @@ export async function form(main, { params: [which], session }) {
   const steps = [() => whereStep(ctx), () => whatStep(ctx)];
   const wiz = wizard(box, { state, steps, finish: () => saveVisit(ctx), finishText: t('ui.save') });
   ctx.redraw = wiz.redraw;
+  if (record) main.append(deleteBox(record, store));
   return () => {
     wiz.stop();
     store.flush();
