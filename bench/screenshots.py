@@ -74,7 +74,7 @@ def main() -> None:
             page.get_by_label("Nama pengguna").fill("perangkat.waled")
             page.get_by_label("Kata sandi").fill(DEMO_PASSWORD)
             page.get_by_role("button", name="Masuk").click()
-            expect(page.locator("#syncbar")).to_contain_text("Terakhir tersinkron",
+            expect(page.locator("#syncbar")).to_contain_text("Tersinkron",
                                                              timeout=30000)
             page.wait_for_timeout(500)
             page.screenshot(path=OUT / "home.png")
@@ -98,7 +98,7 @@ def desk_screens(browser, base: str) -> None:
     page.get_by_label("Nama pengguna").fill("ltsa.cirebon")
     page.get_by_label("Kata sandi").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Masuk").click()
-    expect(page.locator("#syncbar")).to_contain_text("Terakhir tersinkron", timeout=30000)
+    expect(page.locator("#syncbar")).to_contain_text("Tersinkron", timeout=30000)
     page.goto("/#/meja")
     first = page.locator("a.item").first
     expect(first).to_be_visible()

@@ -50,6 +50,17 @@ def create_user(username: str, password: str, full_name: str, role: str, *,
     if len(password) < MIN_PASSWORD_LENGTH:
         raise _field_error("password", f"Kata sandi minimal {MIN_PASSWORD_LENGTH} karakter.",
                            f"Password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    user = User(username=username, password_hash=hash_password(password),
+                full_name=full_name.strip(), role=role,
+                **scope_of(role, desa_code, organisation_code, community_group_id))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def scope_of(role: str, desa_code: str | None, organisation_code: str | None,
+             community_group_id: str | None) -> dict:
+    """The scope columns of an account of `role`: checked, and only those the role has."""
     organisation = None
     if organisation_code:
         organisation = db.session.execute(
@@ -63,13 +74,9 @@ def create_user(username: str, password: str, full_name: str, role: str, *,
         ).scalars().first()
     group = db.session.get(CommunityGroup, community_group_id) if community_group_id else None
     check_scope(role, desa_code, organisation, group)
-    user = User(
-        username=username, password_hash=hash_password(password), full_name=full_name.strip(),
-        role=role,
-        desa_code=desa_code if role in ("officer", "community") else None,
-        organisation_id=organisation.id if organisation and role in ("partner", "ltsa") else None,
-        community_group_id=group.id if group and role == "community" else None,
-    )
-    db.session.add(user)
-    db.session.flush()
-    return user
+    return {
+        "desa_code": desa_code if role in ("officer", "community") else None,
+        "organisation_id": organisation.id if organisation and role in ("partner", "ltsa")
+        else None,
+        "community_group_id": group.id if group and role == "community" else None,
+    }

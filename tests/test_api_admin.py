@@ -200,3 +200,40 @@ def test_organisations_listed_for_all_changed_by_admin(client, make_account):
     actions = db.session.execute(sa.select(AuditEntry.action).where(
         AuditEntry.entity == "organisation").order_by(AuditEntry.id)).scalars().all()
     assert actions == ["create", "update"]
+
+
+def test_an_account_moves_to_another_desa_or_organisation(client, make_account, subtests):
+    from tests.sync_helpers import VISIT
+    from tests.sync_helpers import Phone
+
+    admin = make_account("admin")
+    officer = make_account("officer", desa_code=DESA_A)
+    partner = make_account("partner", desa_code=None, organisation_code="sbmi")
+    url = f"/api/admin/users/{officer.user_id}"
+    phone = Phone(client, officer)
+    visit_id = phone.new("visits", VISIT)
+    phone.sync_all()
+    with subtests.test("an officer moves to another desa; the phone starts over"):
+        moved = client.patch(url, json={"desa_code": DESA_B}, headers=admin.headers)
+        assert moved.status_code == 200, moved.get_json()
+        assert db.session.get(User, officer.user_id).desa_code == DESA_B
+        assert phone.sync()["reset"] == "scope_changed"
+        phone.sync_all()
+        assert ("visits", visit_id) not in phone.records
+    with subtests.test("a partner moves to another organisation"):
+        moved = client.patch(f"/api/admin/users/{partner.user_id}",
+                             json={"organisation_code": "wcc_mawar_balqis"},
+                             headers=admin.headers)
+        assert moved.status_code == 200, moved.get_json()
+        wcc = db.session.execute(sa.select(Organisation.id).where(
+            Organisation.code == "wcc_mawar_balqis")).scalar_one()
+        assert db.session.get(User, partner.user_id).organisation_id == wcc
+    with subtests.test("a place that does not fit the role is refused, nothing changes"):
+        refused = client.patch(url, json={"desa_code": "32.09"}, headers=admin.headers)
+        assert refused.status_code == 422
+        assert set(refused.get_json()["error"]["fields"]) == {"desa_code"}
+        assert db.session.get(User, officer.user_id).desa_code == DESA_B
+    details = db.session.execute(sa.select(AuditEntry.detail).where(
+        AuditEntry.entity == "user", AuditEntry.action == "update").order_by(AuditEntry.id)
+    ).scalars().all()
+    assert details == [{"fields": ["desa_code"]}, {"fields": ["organisation_code"]}]

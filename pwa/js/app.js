@@ -136,13 +136,16 @@ function renderStatus(s = getStatus()) {
   const say = (cls, text) => parts.push(h('span', { class: cls, text }));
   if (!s.online) say('st off', `⚠ ${t('sync.offline')}`);
   else if (s.syncing) say('st', `⟳ ${t('sync.syncing')}`);
-  say('st', s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}`);
-  // All well: one short line (the details screen says the rest).
+  // All well: one short line, "✓ Semua sudah terkirim · 10.42" (the details screen says
+  // the rest); otherwise each fact in its own words.
   const well = s.online && !s.syncing && !s.pending && !s.refused && !s.lastError
     && !s.clockWarning && !s.conflicts;
-  if (s.lastSync) {
-    const day = todayWIB(new Date(s.lastSync)) === todayWIB() ? 'time' : 'datetime';
-    say('st', t(well ? 'sync.last_short' : 'sync.last', { time: formatTime(s.lastSync, day) }));
+  const day = s.lastSync && todayWIB(new Date(s.lastSync)) === todayWIB() ? 'time' : 'datetime';
+  const time = s.lastSync && formatTime(s.lastSync, day);
+  if (well && time) say('st', `✓ ${t('sync.all_sent')} · ${time}`);
+  else {
+    say('st', s.pending ? `⬆ ${t('sync.pending', { n: s.pending })}` : `✓ ${t('sync.all_sent')}`);
+    if (time) say('st', t('sync.last', { time }));
   }
   if (s.refused) say('st bad', `✖ ${t('sync.refused', { n: s.refused })}`);
   if (s.conflicts) say('st bad', `⚠ ${t('sync.conflicts', { n: s.conflicts })}`);

@@ -7,6 +7,7 @@ from .. import audit
 from .. import auth
 from .. import scopes
 from ..accounts import create_user
+from ..accounts import scope_of
 from ..errors import ApiError
 from ..extensions import db
 from ..models import CommunityGroup
@@ -47,14 +48,26 @@ def _user(user_id: int) -> User:
     return user
 
 
+SCOPE_FIELDS = ("desa_code", "organisation_code", "community_group_id")
+
+
 def update_user(admin: User, user: User, data: dict) -> User:
-    """Rename, (de)activate, or set a new password; the admin cannot lock themselves out."""
+    """Rename, (de)activate, set a new password, or move the account to another desa,
+    organisation or group; the admin cannot lock themselves out."""
     if data.get("is_active") is False and user.id == admin.id:
         raise ApiError(422, fields={"is_active": [{
             "id": "Anda tidak dapat menonaktifkan akun Anda sendiri.",
             "en": "You cannot deactivate your own account."}]})
     # The audit detail names the fields changed, never a password.
     changed = sorted(data)
+    moved = [name for name in SCOPE_FIELDS if name in data]
+    if moved:
+        # A new scope for the account: its phones start over at their next sync
+        # (scope_changed), so what it may no longer read leaves them.
+        wanted = {name: data.pop(name) for name in moved}
+        current = {"desa_code": user.desa_code, "community_group_id": user.community_group_id,
+                   "organisation_code": user.organisation.code if user.organisation else None}
+        data.update(scope_of(user.role, **(current | wanted)))
     if "password" in data:
         user.password_hash = hash_password(data.pop("password"))
     for name, value in data.items():

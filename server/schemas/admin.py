@@ -34,11 +34,15 @@ class UserCreateSchema(Schema):
 
 
 class UserPatchSchema(Schema):
-    """What an admin changes on an account: the name, active or not, a new password."""
+    """What an admin changes on an account: the name, active or not, a new password, and
+    where it works (desa, organisation, community group: given together, as the role needs)."""
 
     full_name = Text(validate=validate.Length(min=1, max=120))
     is_active = fields.Boolean()
     password = fields.String(load_only=True, validate=PASSWORD_LENGTH)
+    desa_code = fields.String(allow_none=True)
+    organisation_code = fields.String(allow_none=True)
+    community_group_id = fields.String(allow_none=True)
 
 
 class UserQuerySchema(Schema):

@@ -300,3 +300,24 @@ def test_the_admin_adds_an_organisation_and_a_community_group(page, live_server,
     expect(page.locator("#groups")).to_contain_text("Pokmas Uji Admin")
     assert live_server.query(sa.select(CommunityGroup.desa_code).where(
         CommunityGroup.name == "Pokmas Uji Admin")) == [(DESA_A,)]
+
+
+def test_the_admin_moves_a_partner_to_another_organisation(page, live_server, ops):
+    with live_server.app.app_context():
+        have = set(db.session.execute(sa.select(User.username)).scalars())
+        if "ops.pindah" not in have:
+            create_user("ops.pindah", PASSWORD, "Mitra Pindah", "partner",
+                        organisation_code="sbmi")
+        db.session.commit()
+    login(page, ADMIN)
+    page.goto("/#/admin")
+    row = page.locator('li[data-username="ops.pindah"]')
+    row.get_by_role("button", name="Kelola").click()
+    form = row.locator("form[id^='move-']")
+    form.get_by_label("Organisasi").select_option(label="WCC Mawar Balqis")
+    form.get_by_role("button", name="Simpan tempat tugas").click()
+    expect(page.get_by_text("Tempat tugas diubah.")).to_be_visible()
+    ((code,),) = live_server.query(
+        sa.select(Organisation.code).join(User, User.organisation_id == Organisation.id)
+        .where(User.username == "ops.pindah"))
+    assert code == "wcc_mawar_balqis"

@@ -45,6 +45,7 @@ async function drawDevices(box, user, token, msg) {
 function drawPanel(panel, user, token, reload) {
   const msg = h('div', { 'aria-live': 'polite' });
   const devices = h('div', { class: 'devices' });
+  const moveBox = h('div');
   const pw = { password: '' };
   const pwField = input(pw, 'password', t('admin.new_password'),
     { type: 'password', autocomplete: 'new-password' });
@@ -69,9 +70,34 @@ function drawPanel(panel, user, token, reload) {
     h('div', { class: 'card' }, pwField, h('p', { class: 'hint', text: t('admin.password_hint') }),
       apiButton(t('admin.reset_password'), resetPassword, msg, 'secondary',
         { id: `password-${user.id}` })),
-    h('p', { class: 'hint', text: t('admin.scope_change_hint') }),
+    moveBox,
     h('h3', { text: t('admin.devices') }), devices);
+  if (user.role !== 'admin') moveForm(moveBox, user, token, reload);
   return drawDevices(devices, user, token, msg);
+}
+
+// Where the account works: the desa, organisation or group its role needs. Its phones start
+// over at their next sync, so what it may no longer read leaves them.
+async function moveForm(holder, user, token, reload) {
+  const state = { role: user.role, desa_code: user.desa_code,
+    organisation_code: user.organisation?.code || null,
+    community_group_id: user.community_group_id || null };
+  const [index, orgs, groups] = await Promise.all([
+    regionIndex(), reference('organisations'), reference('groups')]);
+  const scope = h('div');
+  const fields = {};
+  const redraw = () => scope.replaceChildren(
+    ...scopeFields(state, fields, { index, orgs, groups }, redraw).filter(Boolean));
+  redraw();
+  const { role: _role, ...place } = state;
+  holder.replaceChildren(apiForm({ id: `move-${user.id}`, title: t('admin.move'), fields,
+    layout: [scope, h('p', { class: 'hint', text: t('admin.move_hint') })],
+    method: 'PATCH', path: `/api/admin/users/${user.id}`, submitText: t('admin.move_save'),
+    token, body: () => Object.fromEntries(Object.keys(place).map((k) => [k, state[k]])),
+    done: async () => {
+      toast(t('admin.moved'));
+      await reload();
+    } }));
 }
 
 function accountRow(user, token, reload) {
