@@ -13,10 +13,10 @@ from playwright.sync_api import expect
 from server.models import Consent
 from server.models import OutreachVisit
 from server.models import Person
-from tests.browser.test_two_phones import edit_notes
-from tests.browser.test_two_phones import open_notes
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import new_visit
+from tests.browser.ui_helpers import notes_in_conflict
+from tests.browser.ui_helpers import open_notes
 from tests.browser.ui_helpers import refer
 from tests.browser.ui_helpers import register_person
 from tests.browser.ui_helpers import sync_now
@@ -145,26 +145,8 @@ def test_the_sync_bar_takes_one_line_when_all_is_well(page):
 
 def test_conflict_review_keeps_either_value_and_says_which_phone(browser,
                                                                    browser_context_args):
-    phones = [browser.new_context(**browser_context_args) for _ in range(2)]
-    try:
-        a, b = (ctx.new_page() for ctx in phones)
-        login(a, "perangkat.uji")
-        new_visit(a, "Catatan awal", visit_type="Pemberdayaan")
-        sync_now(a)
-        login(b, "perangkat.dua")
-        sync_now(b)
-        expect(open_notes(b, "Pemberdayaan")).to_have_value("Catatan awal")
-        for page, ctx in ((a, phones[0]), (b, phones[1])):
-            wait_controlled(page)
-            ctx.set_offline(True)
-        edit_notes(a, "Pemberdayaan", "Pelatihan menjahit (HP A)")
-        edit_notes(b, "Pemberdayaan", "Pelatihan membatik (HP B)")
-        for ctx in phones:
-            ctx.set_offline(False)
-        sync_now(a)
-        sync_now(b)
-        sync_now(a)
-
+    with notes_in_conflict(browser, browser_context_args, "Pemberdayaan",
+                           "Pelatihan menjahit (HP A)", "Pelatihan membatik (HP B)") as (a, b):
         # The sync bar says a conflict is open; a tap opens the review.
         bar = a.locator("#syncbar")
         expect(bar).to_contain_text("1 perubahan bertabrakan")
@@ -185,9 +167,6 @@ def test_conflict_review_keeps_either_value_and_says_which_phone(browser,
         sync_now(b)
         b.goto("/#/bertabrakan")
         expect(b.get_by_text("Tidak ada perubahan bertabrakan.")).to_be_visible()
-    finally:
-        for ctx in phones:
-            ctx.close()
 
 
 def person_id(page) -> str:

@@ -1,6 +1,7 @@
 """Steps the screen tests share: log in through the form, wait for sync, read IndexedDB."""
 
 import re
+from contextlib import contextmanager
 
 from playwright.sync_api import Page
 from playwright.sync_api import expect
@@ -155,3 +156,48 @@ def shown_notifications(page, until):
             return shown
         page.wait_for_timeout(25)
     raise AssertionError(f"notifications never as expected: {shown}")
+
+
+def open_notes(page: Page, visit_type: str):
+    """The visit's form at its second step, where the notes are."""
+    page.goto("/#/kunjungan")
+    page.locator("a.item", has_text=visit_type).first.click()
+    page.get_by_role("button", name="Lanjut").click()
+    return page.get_by_label("Catatan")
+
+
+def edit_notes(page: Page, visit_type: str, text: str) -> None:
+    open_notes(page, visit_type).fill(text)
+    page.get_by_role("button", name="Simpan", exact=True).click()
+    expect(page.locator("#syncbar")).to_contain_text("1 menunggu dikirim")
+
+
+@contextmanager
+def notes_in_conflict(browser, context_args: dict, visit_type: str, a_notes: str,
+                      b_notes: str):
+    """Two officers of one desa (phones a and b) change one visit's notes without signal;
+    a pushes, b pushes (its later edit wins), a pulls the winner and the conflict. Yields
+    (a, b); their contexts are closed afterwards."""
+    phones = [browser.new_context(**context_args) for _ in range(2)]
+    try:
+        a, b = (ctx.new_page() for ctx in phones)
+        login(a, "perangkat.uji")
+        new_visit(a, "Catatan awal", visit_type=visit_type)
+        sync_now(a)
+        login(b, "perangkat.dua")
+        sync_now(b)
+        expect(open_notes(b, visit_type)).to_have_value("Catatan awal")
+        for page, ctx in ((a, phones[0]), (b, phones[1])):
+            wait_controlled(page)
+            ctx.set_offline(True)
+        edit_notes(a, visit_type, a_notes)
+        edit_notes(b, visit_type, b_notes)
+        for ctx in phones:
+            ctx.set_offline(False)
+        sync_now(a)
+        sync_now(b)
+        sync_now(a)
+        yield a, b
+    finally:
+        for ctx in phones:
+            ctx.close()
