@@ -16,8 +16,10 @@ from server.models import Referral
 from server.models import ReferralEvent
 from server.models import User
 from sync import referral_status as rs
-from tests.browser.conftest import DESA_A
 from tests.browser.conftest import PASSWORD
+from tests.browser.ui_helpers import api_headers
+from tests.browser.ui_helpers import api_person
+from tests.browser.ui_helpers import api_referral
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import sync_now
 
@@ -29,30 +31,17 @@ PLACE = "Kantor LTSA Sumber"
 OUTCOME = "Didampingi melapor; paspor kembali."
 
 
-def _headers(client, username):
-    response = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 201, response.get_json()
-    return {"Authorization": f"Bearer {response.get_json()['token']}"}
-
-
 def _refer(client, officer, name, urgency, birth_date="1990-05-06", purposes=None):
-    person = {"name": name, "sex": "P", "birth_date": birth_date, "desa_code": DESA_A,
-              "migration_status": "purna_pmi", "phone": "081234567890",
-              "address": "Blok Kliwon RT 2", "lawful_basis": "tugas_publik"}
+    person = {"birth_date": birth_date, "phone": "081234567890",
+              "address": "Blok Kliwon RT 2"}
     if purposes:
         person |= {"lawful_basis": "persetujuan", "consent": {
             "purposes": purposes, "notice_version": "1", "method": "centang"}}
-    answer = client.post("/api/persons", headers=officer, json=person)
-    assert answer.status_code == 201, answer.get_json()
-    person_id = answer.get_json()["id"]
+    person_id = api_person(client, officer, name, **person)
     answer = client.put(f"/api/persons/{person_id}/migration-plans", headers=officer,
                         json={"destination_country": "TW", "sector": "plrt"})
     assert answer.status_code == 201, answer.get_json()
-    answer = client.post("/api/referrals", headers=officer, json={
-        "person_id": person_id, "services": ["pengaduan_kasus"],
-        "reason": "Uji meja", "urgency": urgency})
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
+    return api_referral(client, officer, person_id, "Uji meja", urgency)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +55,7 @@ def referrals(live_server):
             create_user(PARTNER[0], PASSWORD, "Uji WCC", "partner", organisation_code=PARTNER[1])
             db.session.commit()
         client = app.test_client()
-        officer = _headers(client, "perangkat.uji")
+        officer = api_headers(client, "perangkat.uji")
         ids = {
             "biasa": _refer(client, officer, f"Rukmini Biasa {token}", "biasa",
                             purposes=["pencatatan", "rujukan_ltsa"]),
@@ -122,7 +111,7 @@ def _add_consent(live_server, referral_id, purposes):
         person_id = db.session.get(Referral, referral_id).person_id
         client = app.test_client()
         answer = client.post(f"/api/persons/{person_id}/consents",
-                             headers=_headers(client, "perangkat.uji"),
+                             headers=api_headers(client, "perangkat.uji"),
                              json={"purposes": purposes, "notice_version": "1",
                                    "method": "centang"})
         assert answer.status_code == 201, answer.get_json()

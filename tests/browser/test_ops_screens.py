@@ -27,6 +27,9 @@ from server.models import PushSubscription
 from server.models import User
 from tests.browser.conftest import DESA_A
 from tests.browser.conftest import PASSWORD
+from tests.browser.ui_helpers import api_headers
+from tests.browser.ui_helpers import api_person
+from tests.browser.ui_helpers import api_referral
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import wait_controlled
 
@@ -60,13 +63,6 @@ PUSH_STUB = """(() => {
 })();"""
 
 
-def _login(client, username):
-    response = client.post("/api/auth/login", json={"username": username, "password": PASSWORD,
-                                                    "device_name": "HP uji"})
-    assert response.status_code == 201, response.get_json()
-    return {"Authorization": f"Bearer {response.get_json()['token']}"}
-
-
 @pytest.fixture(scope="module")
 def ops(live_server):
     """An admin and a partner account, and a referral the desk is notified of."""
@@ -79,18 +75,11 @@ def ops(live_server):
             create_user(PARTNER, PASSWORD, "Uji Mitra", "partner", organisation_code="sbmi")
         db.session.commit()
         client = app.test_client()
-        officer = _login(client, "perangkat.uji")
-        person = client.post("/api/persons", headers=officer, json={
-            "name": "Sumiati Laporan", "sex": "P", "birth_date": "1990-05-06",
-            "desa_code": DESA_A, "migration_status": "purna_pmi",
-            "lawful_basis": "tugas_publik"})
-        assert person.status_code == 201, person.get_json()
-        referral = client.post("/api/referrals", headers=officer, json={
-            "person_id": person.get_json()["id"], "services": ["pengaduan_kasus"],
-            "reason": "Uji pemberitahuan", "urgency": "segera"})
-        assert referral.status_code == 201, referral.get_json()
+        officer = api_headers(client, "perangkat.uji")
+        person_id = api_person(client, officer, "Sumiati Laporan")
+        referral_id = api_referral(client, officer, person_id, "Uji pemberitahuan", "segera")
         db.session.remove()
-    return referral.get_json()["id"]
+    return referral_id
 
 
 def _desk_unread(live_server) -> int:
@@ -217,7 +206,7 @@ def test_the_report_draws_a_chart_per_table_and_its_csv_has_the_same_numbers(
 
 def test_a_partner_is_not_offered_reports_nor_admin(page, live_server, ops):
     client = live_server.app.test_client()
-    headers = _login(client, PARTNER)
+    headers = api_headers(client, PARTNER)
     assert client.get("/api/reports", headers=headers).status_code == 403
     login(page, PARTNER)
     page.goto("/#/menu")

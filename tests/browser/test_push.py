@@ -20,9 +20,11 @@ from server import notify
 from server import push_worker
 from server.extensions import db
 from server.models import Notification
-from tests.browser.conftest import DESA_A
 from tests.browser.conftest import log_in
 from tests.browser.conftest import wait_for_worker
+from tests.browser.ui_helpers import api_headers
+from tests.browser.ui_helpers import api_person
+from tests.browser.ui_helpers import api_referral
 from tests.browser.ui_helpers import registration_id
 from tests.browser.ui_helpers import service_worker
 from tests.browser.ui_helpers import shown_notifications
@@ -30,12 +32,6 @@ from tests.push_receiver import Receiver
 
 pytestmark = pytest.mark.browser
 VAPID_SETTINGS = ("VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY", "VAPID_SUBJECT")
-
-
-def _login(client, username, password):
-    response = client.post("/api/auth/login", json={"username": username, "password": password})
-    assert response.status_code == 201, response.get_json()
-    return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
 
 @pytest.fixture
@@ -50,21 +46,13 @@ def pushed(live_server):
     try:
         with Receiver() as receiver, app.app_context():
             client = app.test_client()
-            officer = _login(client, "perangkat.uji", live_server.password)
-            desk = _login(client, "ltsa.uji", live_server.password)
+            officer = api_headers(client, "perangkat.uji", live_server.password)
+            desk = api_headers(client, "ltsa.uji", live_server.password)
             browser = receiver.browser("desk")
             assert client.post("/api/push/subscription", json=browser.subscription(),
                                headers=desk).status_code == 204
-            person = client.post("/api/persons", headers=officer, json={
-                "name": "Warsini Push", "sex": "P", "birth_date": "1992-03-04",
-                "desa_code": DESA_A, "migration_status": "purna_pmi",
-                "lawful_basis": "tugas_publik"})
-            assert person.status_code == 201, person.get_json()
-            referral = client.post("/api/referrals", headers=officer, json={
-                "person_id": person.get_json()["id"], "services": ["pengaduan_kasus"],
-                "reason": "Uji push", "urgency": "darurat"})
-            assert referral.status_code == 201, referral.get_json()
-            referral_id = referral.get_json()["id"]
+            person_id = api_person(client, officer, "Warsini Push", birth_date="1992-03-04")
+            referral_id = api_referral(client, officer, person_id, "Uji push", "darurat")
             # Other tests' notifications may be waiting too: send them all.
             while push_worker.send_round().claimed:
                 pass

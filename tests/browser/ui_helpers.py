@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
+from tests.browser.conftest import DESA_A
 from tests.browser.conftest import PASSWORD
 
 # Counts of every object store of the app's IndexedDB (only call once the app opened it).
@@ -201,3 +202,29 @@ def notes_in_conflict(browser, context_args: dict, visit_type: str, a_notes: str
     finally:
         for ctx in phones:
             ctx.close()
+
+
+def api_headers(client, username: str, password: str = PASSWORD) -> dict:
+    """Log in through the API (a Flask test client of the live server); the bearer header."""
+    response = client.post("/api/auth/login", json={"username": username, "password": password,
+                                                    "device_name": "HP uji"})
+    assert response.status_code == 201, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def api_person(client, headers: dict, name: str, **changes) -> str:
+    """A woman of desa A registered through the API (public task unless changes say)."""
+    person = {"name": name, "sex": "P", "birth_date": "1990-05-06", "desa_code": DESA_A,
+              "migration_status": "purna_pmi", "lawful_basis": "tugas_publik"} | changes
+    answer = client.post("/api/persons", headers=headers, json=person)
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]
+
+
+def api_referral(client, headers: dict, person_id: str, reason: str, urgency: str) -> str:
+    """A referral to the LTSA through the API; its id."""
+    answer = client.post("/api/referrals", headers=headers, json={
+        "person_id": person_id, "services": ["pengaduan_kasus"], "reason": reason,
+        "urgency": urgency})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]
