@@ -25,9 +25,10 @@ _TRUE = sa.true()
 
 
 def visits_readable(user: User):
-    """Officers see their desa; community members their group's and their own visits;
-    LTSA staff see the kabupaten's visits (they carry counts, not persons)."""
-    if user.role in ("admin", "ltsa"):
+    """Officers see their desa; community members their group's and their own visits.
+    The LTSA and partners read no visit (a visit's place and notes are the village's):
+    the reports give them visit counts."""
+    if user.role == "admin":
         return _TRUE
     if user.role == "officer":
         return OutreachVisit.desa_code == user.desa_code

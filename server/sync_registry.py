@@ -22,9 +22,11 @@ from marshmallow import fields as mm_fields
 from sync import engine
 from sync import hlc as hlc_mod
 from sync import referral_status
+from sync import sequence
 
 from . import scopes
 from .domain import consents
+from .domain import disclosure
 from .domain import duplicates
 from .domain import followup
 from .domain import persons
@@ -183,7 +185,14 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
         load=load, dump=dump, readable=readable, authorize=_guard(authorized),
         prepare=prepare, after_write=after_write, derived=derived,
         screen=_guard(screened) if screen else None,
+        disclose=lambda user, row, change: disclosure.change(user, name, row, change),
     )
+
+
+def _resend_person(session, user, row: Consent, is_new: bool) -> None:
+    # What a partner receives of a person follows the person's consents (server.domain
+    # .disclosure): a consent given or withdrawn sends the person to the phones again.
+    sequence.touch([session.get(Person, row.person_id)])
 
 
 def build_registry() -> dict[str, engine.EntitySpec]:
@@ -195,7 +204,8 @@ def build_registry() -> dict[str, engine.EntitySpec]:
                          after_write=persons.after_write, derived=_derived_person),
         # Consents are withdrawn (withdrawn_at), never deleted: the record of consent stays.
         "consents": _spec("consents", Consent, scopes.READABLE[Consent], consents.authorize,
-                          archive_only=True, screen=consents.screen),
+                          archive_only=True, screen=consents.screen,
+                          after_write=_resend_person),
         "migration_plans": _spec("migration_plans", MigrationPlan,
                                  scopes.READABLE[MigrationPlan], plans.authorize),
         # A referral is withdrawn with a dibatalkan event, never deleted.
@@ -319,12 +329,22 @@ def _author_name(user_id: int | None) -> dict | None:
     return {"id": user_id, "name": user.full_name if user else None}
 
 
+def disclosed_conflict(user, row: ConflictEntry, dumped: dict) -> dict:
+    """A conflict entry as `user` may receive it: its values disclosed as its field is
+    (server.domain.disclosure), for the API and the pull alike."""
+    spec = get_registry().get(row.entity)
+    record = db.session.get(spec.model, row.record_id) if spec is not None else None
+    return disclosure.conflict(user, row.entity, row.field, record, dumped)
+
+
 def conflict_spec(registry) -> engine.EntitySpec:
     """How conflicts travel to phones: pulled only, for the conflict review screen."""
     return engine.EntitySpec(
         name="conflicts", model=ConflictEntry, kind={"pull_only": True},
         load=lambda values, partial: values, dump=conflict_dump,
         readable=conflicts_readable(registry), authorize=lambda *a: None,
+        disclose=lambda user, row, change: dict(
+            change, record=disclosed_conflict(user, row, change["record"])),
     )
 
 

@@ -81,6 +81,9 @@ class EntitySpec:
     # merge (user, row or None, mutation): raise Refusal, or return True to skip it as a
     # repeat that changes nothing.
     screen: Callable[[Any, Any, dict], bool] | None = None
+    # What one user receives of a pulled change (user, row, change -> change): fields
+    # masked or withheld for their role. The merge and the server keep the full values.
+    disclose: Callable[[Any, Any, dict], dict] | None = None
 
 
 @dataclass
@@ -113,10 +116,15 @@ class NodeMismatch(Exception):
         self.mutation_ids = mutation_ids
 
 
+# Raised when the rules of what a role reads or receives change: every phone then starts
+# over, so that it holds nothing it may no longer read or no longer receive in full.
+READ_RULES_VERSION = 2
+
+
 def scope_key(user) -> str:
     """A digest of what decides a user's scope; a change tells the client to reset."""
     raw = "|".join(str(x) for x in (user.id, user.role, user.desa_code, user.organisation_id,
-                                    user.community_group_id))
+                                    user.community_group_id, READ_RULES_VERSION))
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -619,7 +627,7 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     page = candidates[:limit]
     more = len(candidates) > limit
     new_cursor = page[-1][0] if more else top
-    changes = [_change(spec, row) for _, spec, row in page]
+    changes = [_change(spec, row, user) for _, spec, row in page]
     if more:
         snapshot = top if cursor == 0 else snapshot
     else:
@@ -672,15 +680,16 @@ def removals(session, registry: dict[str, EntitySpec], user, exit_model, after: 
     return removed
 
 
-def _change(spec: EntitySpec, row) -> dict:
+def _change(spec: EntitySpec, row, user) -> dict:
     if spec.kind.get("pull_only"):
-        return {"entity": spec.name, "id": row.id, "seq": row.change_seq,
-                "record": spec.dump(row)}
-    change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
-              "record": to_record(spec, row)}
-    if spec.derived:
-        change["derived"] = spec.derived(row)
-    return change
+        change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
+                  "record": spec.dump(row)}
+    else:
+        change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
+                  "record": to_record(spec, row)}
+        if spec.derived:
+            change["derived"] = spec.derived(row)
+    return spec.disclose(user, row, change) if spec.disclose else change
 
 
 def server_clock(now_ms: int | None = None) -> dict:

@@ -13,6 +13,7 @@ import uuid
 import zlib
 from collections import Counter
 
+from sync import engine
 from sync import hlc
 
 VISIT = {
@@ -21,6 +22,21 @@ VISIT = {
     "participants_male": 4, "participants_female": 11, "participants_children": 2,
     "notes": "Sosialisasi di balai desa",
 }
+
+
+def disclosed(spec, user, row) -> dict:
+    """THE ORACLE of a phone's copy: the server's row as `user`'s role receives it, a
+    change {record, derived?} with the fields masked or withheld as the entity's
+    `disclose` hook says (server/domain/disclosure.py), clocks as stored."""
+    if spec.kind.get("pull_only"):
+        change = {"record": spec.dump(row)}
+    else:
+        change = {"record": engine.to_record(spec, row)}
+        if spec.derived:
+            change["derived"] = spec.derived(row)
+    if spec.disclose:
+        change = spec.disclose(user, row, dict(change, entity=spec.name, id=row.id))
+    return {key: change[key] for key in ("record", "derived") if key in change}
 
 
 class Phone:

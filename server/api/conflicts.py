@@ -8,11 +8,13 @@ from sync.protocol import ResolveSchema
 
 from .. import audit
 from ..auth import login_required
+from ..domain import disclosure
 from ..errors import ApiError
 from ..extensions import db
 from ..models import ConflictEntry
 from ..models import utcnow
 from ..sync_registry import conflict_dump
+from ..sync_registry import disclosed_conflict
 from ..validation import bilingual_fields
 from . import api_bp
 from .openapi import doc
@@ -33,6 +35,20 @@ def _readable_conflict(conflict_id: str) -> ConflictEntry:
     return row
 
 
+def _dump(conflict: ConflictEntry) -> dict:
+    return dict(disclosed_conflict(g.user, conflict, conflict_dump(conflict)), id=conflict.id)
+
+
+def _chosen(conflict: ConflictEntry, value):
+    """A masked NIK chosen from the review screen names one of the two values shown."""
+    if not disclosure.is_masked_nik(value):
+        return value
+    for stored in (conflict.winning_value, conflict.losing_value):
+        if disclosure.mask_nik(stored) == value.strip():
+            return stored
+    return value
+
+
 @api_bp.get("/conflicts")
 @doc(paged=True)
 @login_required()
@@ -47,7 +63,7 @@ def list_conflicts():
     if request.args.get("record_id"):
         select = select.where(ConflictEntry.record_id == request.args["record_id"])
     page = paginate(select.order_by(ConflictEntry.created_at.desc(), ConflictEntry.id))
-    page["items"] = [dict(conflict_dump(c), id=c.id) for c in page["items"]]
+    page["items"] = [_dump(c) for c in page["items"]]
     return page
 
 
@@ -65,7 +81,8 @@ def resolve_conflict(conflict_id):
                        "This conflict cannot be resolved by choosing a value.")
     try:
         engine.apply_server_mutation(db.session, spec, g.user, conflict.record_id,
-                                     {conflict.field: data["value"]}, ConflictEntry)
+                                     {conflict.field: _chosen(conflict, data["value"])},
+                                     ConflictEntry)
     except engine.Refusal as r:
         fields = bilingual_fields({"value": r.fields}) if r.fields else None
         raise ApiError(r.reason, r.message_id, r.message_en, fields=fields) from None
@@ -74,4 +91,4 @@ def resolve_conflict(conflict_id):
     audit.record("update", conflict.entity, conflict.record_id,
                  {"fields": [conflict.field], "resolved_conflict": conflict.id})
     db.session.commit()
-    return dict(conflict_dump(conflict), id=conflict.id)
+    return _dump(conflict)

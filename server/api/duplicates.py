@@ -14,6 +14,7 @@ from marshmallow import fields
 from .. import audit
 from .. import auth
 from .. import sync_registry
+from ..domain import disclosure
 from ..domain import duplicates
 from ..extensions import db
 from ..models import Person
@@ -56,11 +57,15 @@ class MergeResultSchema(PossibleDuplicateSchema):
 merge_schema = MergeSchema()
 
 
+def _person(person_id: str) -> dict:
+    person = db.session.get(Person, person_id)
+    return disclosure.answer(g.user, "persons", person, person_schema.dump(person))
+
+
 def _dump(pair: PossibleDuplicate) -> dict:
     record = sync_registry.duplicate_dump(pair)
     return {"id": pair.id, "match": pair.match, "status": pair.status,
-            "person": person_schema.dump(db.session.get(Person, pair.person_id)),
-            "other_person": person_schema.dump(db.session.get(Person, pair.other_person_id)),
+            "person": _person(pair.person_id), "other_person": _person(pair.other_person_id),
             "kept_person_id": pair.kept_person_id, "created_at": record["created_at"],
             "resolved_at": record["resolved_at"]}
 

@@ -13,6 +13,7 @@ from .. import identity
 from .. import scopes
 from .. import sync_registry
 from ..domain import consents
+from ..domain import disclosure
 from ..domain import duplicates
 from ..domain import persons
 from ..domain.common import adults_born_by
@@ -33,6 +34,7 @@ from ..schemas.records import DuplicateListSchema
 from ..schemas.records import DuplicateQuerySchema
 from ..schemas.records import MigrationPlanListSchema
 from ..schemas.records import MigrationPlanSchema
+from ..schemas.records import NikRevealSchema
 from ..schemas.records import PersonCreateSchema
 from ..schemas.records import PersonPageSchema
 from ..schemas.records import PersonQuerySchema
@@ -119,8 +121,31 @@ def update_person(user: User, person: Person, data: dict) -> Person:
     return person
 
 
+def person_answer(user: User, person: Person, schema=person_schema) -> dict:
+    """A person as the user may receive it (server.domain.disclosure)."""
+    return disclosure.answer(user, "persons", person, schema.dump(person))
+
+
 def _person_result(user: User, person: Person) -> dict:
-    return person_result_schema.dump(person) | {"warnings": person_warnings(user, person)}
+    return person_answer(user, person, person_result_schema) | {
+        "warnings": person_warnings(user, person)}
+
+
+def _disclosed_items(user: User, page: dict, key: str = "") -> dict:
+    """A dumped list of persons (or of items holding one under `key`) as disclosed."""
+    by_id = {}
+    ids = [(item[key] if key else item)["id"] for item in page["items"]]
+    for person in db.session.execute(sa.select(Person).where(Person.id.in_(ids))).scalars():
+        by_id[person.id] = person
+    for item in page["items"]:
+        dumped = item[key] if key else item
+        disclosed = disclosure.answer(user, "persons", by_id[dumped["id"]], dumped)
+        if key:
+            item[key] = disclosed
+        else:
+            dumped.clear()
+            dumped.update(disclosed)
+    return page
 
 
 # Persons ----------------------------------------------------------------------------------
@@ -145,8 +170,9 @@ def list_persons():
         select = select.where(child if args["is_child"] else sa.not_(child))
     page = paginate(select.order_by(Person.name, Person.id))
     audit.record("read", "person", None, {"ids": [p.id for p in page["items"]]})
+    answer = _disclosed_items(g.user, person_page_schema.dump(page))
     db.session.commit()
-    return person_page_schema.dump(page)
+    return answer
 
 
 @api_bp.get("/persons/duplicates")
@@ -172,8 +198,9 @@ def find_duplicates():
                 found.setdefault(person.id, (person, "name_birth_date"))
     audit.record("read", "person", None, {"ids": list(found), "by": "duplicates"})
     db.session.commit()
-    return duplicate_list_schema.dump(
-        {"items": [{"match": match, "person": person} for person, match in found.values()]})
+    return _disclosed_items(g.user, duplicate_list_schema.dump(
+        {"items": [{"match": match, "person": person} for person, match in found.values()]}),
+        "person")
 
 
 @api_bp.get("/persons/<person_id>")
@@ -183,8 +210,23 @@ def get_person(person_id):
     """One person; the read is written in the audit log."""
     person = scopes.get_readable(g.user, Person, person_id)
     audit.record("read", "person", person.id)
+    answer = person_answer(g.user, person)
     db.session.commit()
-    return person_schema.dump(person), 200, etag(person)
+    return answer, 200, etag(person)
+
+
+@api_bp.post("/persons/<person_id>/nik")
+@auth.login_required()
+@doc(response=NikRevealSchema, errors=(403,))
+def reveal_nik(person_id):
+    """The person's NIK in full, for a document (officers of the person's desa, the LTSA,
+    admins). Everywhere else it is masked; each reveal is written to the audit log. A POST,
+    so that no cache or URL log keeps it; the answer is not stored."""
+    person = scopes.get_readable(g.user, Person, person_id)
+    disclosure.check_reveal(g.user)
+    audit.record("reveal_nik", "person", person.id)
+    db.session.commit()
+    return {"nik": person.nik}, 200, {"Cache-Control": "no-store"}
 
 
 @api_bp.post("/persons")
@@ -222,7 +264,7 @@ def archive_person(person_id):
         sync_registry.write(g.user, "persons", person.id, {"archived_at": utcnow()})
         audit.record("archive", "person", person.id)
         db.session.commit()
-    return person_schema.dump(person)
+    return person_answer(g.user, person)
 
 
 # Consents ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from .. import audit
 from .. import auth
 from .. import scopes
 from .. import sync_registry
+from ..domain import disclosure
 from ..errors import ApiError
 from ..extensions import db
 from ..models import OutreachVisit
@@ -37,6 +38,11 @@ def get_visit(user: User, visit_id: str) -> OutreachVisit:
     return visit
 
 
+def visit_answer(user: User, visit: OutreachVisit) -> dict:
+    """A visit as the user may receive it (server.domain.disclosure)."""
+    return disclosure.answer(user, "visits", visit, visit_schema.dump(visit))
+
+
 def create_visit(user: User, data: dict) -> tuple[OutreachVisit, bool]:
     """Record a visit; returns (visit, created). A repeated create returns the stored one."""
     if visit := replayed(user, OutreachVisit, data.get("id")):
@@ -64,7 +70,8 @@ def update_visit(user: User, visit: OutreachVisit, data: dict) -> OutreachVisit:
 @auth.login_required()
 @doc(query=VisitQuerySchema, response=VisitPageSchema, paged=True)
 def list_visits():
-    """Visits in the user's scope, newest first."""
+    """Visits in the user's scope, newest first. The LTSA and partners read no visits
+    (an empty list): the reports give them the counts."""
     args = query_args(visit_query_schema)
     select = sa.select(OutreachVisit).where(
         scopes.readable(g.user, OutreachVisit), OutreachVisit.deleted_hlc.is_(None))
@@ -77,7 +84,11 @@ def list_visits():
         select = select.where(OutreachVisit.visit_date <= args["date_to"])
     select = select.order_by(OutreachVisit.visit_date.desc(), OutreachVisit.created_at.desc(),
                              OutreachVisit.id)
-    return visit_page_schema.dump(paginate(select))
+    page = paginate(select)
+    answer = visit_page_schema.dump(page)
+    answer["items"] = [disclosure.answer(g.user, "visits", visit, dumped)
+                       for visit, dumped in zip(page["items"], answer["items"], strict=True)]
+    return answer
 
 
 @api_bp.get("/visits/<visit_id>")
@@ -86,7 +97,7 @@ def list_visits():
 def get_visit_view(visit_id):
     """One visit."""
     visit = get_visit(g.user, visit_id)
-    return visit_schema.dump(visit), 200, etag(visit)
+    return visit_answer(g.user, visit), 200, etag(visit)
 
 
 @api_bp.post("/visits")
@@ -96,7 +107,7 @@ def create_visit_view():
     """Record a visit; the client may choose its UUID. Sent again, it answers 200."""
     visit, created = create_visit(g.user, visit_schema.load(json_body()))
     db.session.commit()
-    return visit_schema.dump(visit), 201 if created else 200
+    return visit_answer(g.user, visit), 201 if created else 200
 
 
 @api_bp.patch("/visits/<visit_id>")
@@ -107,4 +118,4 @@ def update_visit_view(visit_id):
     visit = get_visit(g.user, visit_id)
     update_visit(g.user, visit, visit_patch_schema.load(json_body()))
     db.session.commit()
-    return visit_schema.dump(visit)
+    return visit_answer(g.user, visit)

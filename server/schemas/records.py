@@ -308,6 +308,9 @@ class VisitSchema(RecordSchema):
     participants_total = fields.Function(
         lambda v: v.participants_male + v.participants_female + v.participants_children)
     notes = Text(load_default="", validate=validate.Length(max=MAX_TEXT))
+    withheld = fields.List(fields.String(), dump_only=True, metadata={
+        "description": "Fields sent empty because this role does not receive them "
+                       "(server/domain/disclosure.py)."})
 
 
 class VisitQuerySchema(Schema):
@@ -381,7 +384,8 @@ class PersonSchema(RecordSchema):
     name = Text(required=True, validate=validate.Length(min=1, max=120))
     nik = NikField(allow_none=True, load_default=None, metadata={
         "description": "16 digits. A NIK disagreeing with sex or birth date, or registered "
-                       "outside 32.09, is accepted with a warning."})
+                       "outside 32.09, is accepted with a warning. Answered masked "
+                       "(3209********0001); POST /persons/{id}/nik answers it in full."})
     sex = enum_field(SEXES, required=True)
     sex_label = label(SEXES, "sex")
     birth_date = fields.Date(allow_none=True, load_default=None, validate=[
@@ -406,6 +410,15 @@ class PersonSchema(RecordSchema):
     merged_into_id = fields.String(dump_only=True, metadata={
         "description": "Set when a merge of possible duplicates archived this person: "
                        "the person kept."})
+    withheld = fields.List(fields.String(), dump_only=True, metadata={
+        "description": "Fields sent empty because this role does not receive them "
+                       "(server/domain/disclosure.py)."})
+
+
+class NikRevealSchema(Schema):
+    """A person's NIK in full: shown, never stored on the phone."""
+
+    nik = fields.String(allow_none=True)
 
 
 class PersonCreateSchema(PersonSchema):
