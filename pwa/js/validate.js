@@ -52,6 +52,27 @@ export function parseNik(raw, today = todayWIB()) {
   };
 }
 
+// A NIK as the server shows it (server/domain/disclosure.py): the first and last four digits.
+const MASKED_NIK = /^[0-9]{4}\*{8}[0-9]{4}$/;
+const NIK_SHOWN = 4;
+
+/** True for a NIK in the masked form the server sends ('3209********0001'). */
+export const isMaskedNik = (value) => MASKED_NIK.test(String(value ?? '').trim());
+
+/** A NIK shown on screen: masked the server's way (a NIK typed here and not yet sent too). */
+export function maskNik(nik) {
+  if (!nik || isMaskedNik(nik)) return nik || null;
+  const hidden = Math.max(nik.length - 2 * NIK_SHOWN, 0);
+  return nik.slice(0, NIK_SHOWN) + '*'.repeat(hidden) + nik.slice(NIK_SHOWN + hidden);
+}
+
+/** True if the NIK field leaves the stored NIK as it is: empty, or the masked NIK as it was
+ *  shown. Only a newly typed 16-digit NIK is checked and sent. */
+export function nikUnchanged(raw, stored) {
+  const value = String(raw ?? '').trim();
+  return !value || (isMaskedNik(value) && value === stored);
+}
+
 /** Disagreements between a valid NIK and the form: warnings, never refusals. */
 export function nikWarnings(nik, sex, birthDate) {
   const out = [];

@@ -23,6 +23,22 @@ class Touched extends Map {
   }
 }
 
+// Fields the server sends only masked (server/domain/disclosure.py): an acknowledged edit
+// leaves them to the pulled record, so a NIK typed here stays only while it waits to be sent.
+const SERVER_MASKED = { persons: ['nik'] };
+
+function withoutMasked(entry) {
+  const masked = SERVER_MASKED[entry.entity];
+  if (!masked || !entry.fields) return entry;
+  const fields = { ...entry.fields };
+  const base = entry.base ? { ...entry.base } : entry.base;
+  for (const name of masked) {
+    delete fields[name];
+    if (base) delete base[name];
+  }
+  return { ...entry, fields, base };
+}
+
 // Acknowledged edits: the server has them, so each becomes part of the server's copy (with
 // the server's clock if the phone's date was wrong) until the pulled record replaces it.
 async function acknowledge(s, session, answer, clamped, touched) {
@@ -32,7 +48,7 @@ async function acknowledge(s, session, answer, clamped, touched) {
     const hlc = clamped.get(entry.mutation_id) || entry.hlc;
     if (row) {
       try {
-        const mutation = mutationOf({ ...entry, hlc }, session);
+        const mutation = mutationOf({ ...withoutMasked(entry), hlc }, session);
         [row.server] = applyMutation(row.server, mutation, KINDS[entry.entity] || {});
         await done(s.records.put(row));
       } catch (error) {

@@ -5,7 +5,7 @@ import { listRecords, getRecord, getSession } from '../db.js';
 import { request } from '../api.js';
 import { syncNow } from '../sync-client.js';
 import { t, label, formatDate, formatTime, serverText, countryName } from '../i18n.js';
-import { ageOn } from '../validate.js';
+import { ageOn, maskNik } from '../validate.js';
 import { regionIndex, desaName } from '../refdata.js';
 import { h, setTitle, actions, notice, onData, button, toast } from '../ui.js';
 import { pagedList, itemLink } from '../components/list.js';
@@ -118,8 +118,47 @@ function duplicateCard(person, { pair, otherId }, other, redraw) {
     choice, err);
 }
 
-function personCard(p, index, alike) {
-  const nik = p.nik ? `${p.nik.slice(0, 6)}••••••${p.nik.slice(12)}` : null;
+// Roles that write documents with a NIK may see it in full (server/domain/disclosure.py).
+const REVEALS_NIK = ['officer', 'ltsa', 'admin'];
+
+/** The full NIK, asked of the server each time (which logs it) and shown in place; never
+ *  stored on the phone. Needs a signal. */
+async function revealNik(p, shown, say) {
+  say('');
+  if (!navigator.onLine) {
+    say(t('person.nik_need_online'));
+    return false;
+  }
+  try {
+    const session = await getSession();
+    const path = `/api/persons/${encodeURIComponent(p.id)}/nik`;
+    const answer = await request('POST', path, null, session.token);
+    shown.textContent = answer.nik;
+    return true;
+  } catch (e) {
+    say(e.status === 0 ? t('person.nik_need_online') : serverText(e) || t('person.nik_failed'));
+    return false;
+  }
+}
+
+function nikFact(p, user) {
+  if (!p.nik) return null;
+  const shown = h('span', { class: 'nik', text: maskNik(p.nik) });
+  const why = h('span', { class: 'hint', 'aria-live': 'polite' });
+  const say = (text) => { why.textContent = text; };
+  // A NIK typed here and not yet sent is not the server's to show.
+  const may = REVEALS_NIK.includes(user.role) && !p.pending;
+  const reveal = may && button(t('person.nik_reveal'), async () => {
+    if (await revealNik(p, shown, say)) reveal.remove();
+  }, 'secondary');
+  return fact(t('person.nik'), h('span', null, shown, ' ', reveal, ' ', why));
+}
+
+/** Phone or address: the value, or why it is not on this phone. */
+const contact = (p, name) => (p.derived?.withheld?.includes(name)
+  ? h('span', { class: 'hint', text: t('person.withheld_contact') }) : p[name]);
+
+function personCard(p, index, alike, user) {
   const known = (group, code) => code && label(group, code);
   return h('section', { class: 'card' },
     h('p', { class: 'big' }, p.name, ' ', childBadge(p.birth_date), duplicateBadge(alike)),
@@ -128,10 +167,10 @@ function personCard(p, index, alike) {
     facts(
       fact(t('field.sex'), label('sex', p.sex)),
       fact(t('field.birth_date'), p.birth_date && `${formatDate(p.birth_date)} (${age(p)})`),
-      fact(t('person.nik'), nik),
-      fact(t('person.phone'), p.phone),
+      nikFact(p, user),
+      fact(t('person.phone'), contact(p, 'phone')),
       fact(t('field.desa'), desaName(index, p.desa_code)),
-      fact(t('field.address'), p.address),
+      fact(t('field.address'), contact(p, 'address')),
       fact(t('field.migration_status'), label('migration_status', p.migration_status)),
       fact(t('field.marital_status'), known('marital_status', p.marital_status)),
       fact(t('field.education'), known('education', p.education)),
@@ -205,7 +244,7 @@ async function drawPerson(box, id, session) {
     await mergedNotice(p),
     archivedNotice(p),
     alike.map((d, i) => duplicateCard(p, d, others[i], redraw)),
-    personCard(p, index, alike),
+    personCard(p, index, alike, session.user),
     consents.map((c) => consentCard(c, may)),
     plans.slice(0, 1).map(planCard),
     referralsCard(referrals),

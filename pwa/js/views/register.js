@@ -4,7 +4,9 @@
 import { request } from '../api.js';
 import { listRecords, getRecord, saveEdit } from '../db.js';
 import { t, options, label, lang, formatDate, todayWIB, countryName } from '../i18n.js';
-import { parseNik, nikWarnings, normalisePhone, isChild, checkDate } from '../validate.js';
+import {
+  parseNik, nikWarnings, normalisePhone, isChild, checkDate, nikUnchanged,
+} from '../validate.js';
 import { regionIndex, desaPicker, desaName } from '../refdata.js';
 import { h, setTitle, go, field, toggles, textInput, button, toast, newId, notice } from '../ui.js';
 import { draftForm, wizard, need, changedFields } from '../components/form.js';
@@ -87,14 +89,16 @@ const isChildPerson = ({ person, consent }) => !!(isChild(person.birth_date)
   || consent?.is_child === 'ya');
 
 /** The NIK with its check: an error only once it is surely wrong, warnings as one types. */
-function nikField(p, onInput) {
+function nikField(p, onInput, stored) {
   const input = textInput(p, 'nik', {
     inputmode: 'numeric', maxLength: 24, autocomplete: 'off', onInput: () => onInput(),
   });
-  const nik = field(t('field.nik'), input, { hint: t('person.nik_hint') });
+  const hint = t(stored ? 'person.nik_masked_hint' : 'person.nik_hint');
+  const nik = field(t('field.nik'), input, { hint });
   nik.check = (final) => {
     const raw = (p.nik || '').trim();
-    if (!raw) {
+    // The masked NIK of an edit (or an emptied field) keeps the stored one: nothing to check.
+    if (nikUnchanged(raw, stored)) {
       nik.setError('');
       nik.setWarn('');
       return true;
@@ -161,7 +165,7 @@ function identityStep(ctx) {
   const p = ctx.state.person;
   const name = field(t('field.name'),
     textInput(p, 'name', { maxLength: 120, autocomplete: 'off' }));
-  const nik = nikField(p, () => nik.check(false));
+  const nik = nikField(p, () => nik.check(false), ctx.record?.nik);
   const sex = toggles({
     legend: t('field.sex'), name: 'sex', value: p.sex, opts: options('sex'),
     onChange: (v) => { p.sex = v; ctx.touch(); nik.check(false); },
@@ -379,6 +383,7 @@ async function saveRegistration(ctx) {
   const { person: p, consent: c, plan } = ctx.state;
   const personId = newId();
   const fields = personFields(p);
+  fields.nik ??= null;
   fields.lawful_basis = ctx.community ? 'persetujuan' : 'tugas_publik';
   fields.archived_at = null;
   await saveEdit('persons', personId, fields);
@@ -432,9 +437,10 @@ export async function register(main, { session }) {
   return personWizard(ctx, [consentStep, identityStep, placeStep, planStep], saveRegistration);
 }
 
-/** The synced fields of a person from the form's state, normalised. */
-function personFields(p) {
-  const nik = p.nik?.trim() ? parseNik(p.nik).nik.number : null;
+/** The synced fields of a person from the form's state, normalised; `nik` only when one
+ *  was typed (the masked NIK an edit shows, or an emptied field, leaves it out). */
+function personFields(p, stored) {
+  const nik = nikUnchanged(p.nik, stored) ? undefined : parseNik(p.nik).nik.number;
   const phone = p.phone?.trim() ? normalisePhone(p.phone).value : null;
   return {
     name: p.name.trim(), nik, sex: p.sex, birth_date: p.birth_date || null, phone,
@@ -445,7 +451,8 @@ function personFields(p) {
 
 async function saveCorrection(ctx) {
   const { record } = ctx;
-  const changed = changedFields(personFields(ctx.state.person), record);
+  const changed = changedFields(personFields(ctx.state.person, record.nik), record);
+  if (changed.nik === undefined) delete changed.nik;
   // Saving a refused person sends it again, corrected or not, as the same record.
   if (Object.keys(changed).length || record.refused) await saveEdit('persons', record.id, changed);
   await ctx.store.clear();
