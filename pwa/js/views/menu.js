@@ -46,7 +46,9 @@ export function render(main, { session }) {
       ['ltsa', 'partner'].includes(user.role)
         && h('a', { href: '#/meja', class: 'btn', text: t('desk.title') }),
       h('a', { href: '#/warga', class: 'btn', text: t('nav.persons') }),
-      h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
+      // The desk reads visit counts in the reports, not visits (server/domain/disclosure.py).
+      !['ltsa', 'partner'].includes(user.role)
+        && h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
     ops,
     h('section', { class: 'card' },
       h('h2', { text: t('logout.title') }),
