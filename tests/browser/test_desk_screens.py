@@ -243,8 +243,9 @@ def test_partner_sees_only_forwarded_hands_back_and_closes(page, live_server, re
     expect(page.locator("#ref-status")).to_contain_text("Dikembalikan ke LTSA")
     page.goto(f"/#/meja/{ids['darurat']}")
     expect(page.locator("#desk-actions [data-action=forward]")).to_have_count(0)
-    # No consent to partner referral: the partner does not see phone and address.
-    expect(page.locator("#contact-hidden")).to_be_visible()
+    # No consent to follow-up contact: the server did not send phone and address.
+    expect(page.locator("#contact-hidden")).to_have_text(
+        "Nomor HP dan alamat disembunyikan (tidak ada persetujuan kontak lanjutan).")
     expect(page.locator("#desk-phone")).to_have_count(0)
     _act(page, "serve")
     expect(page.locator("#ref-status")).to_contain_text("Sedang dilayani")

@@ -55,7 +55,9 @@ function summaryCard(d) {
 function personCard(d, role) {
   const { person, consents, index } = d;
   if (!person) return h('section', { class: 'card' }, notice(t('desk.person_missing'), 'warn'));
-  const open = contactAllowed(role, person, consents);
+  // Fields the server did not send to this role (server/domain/disclosure.py).
+  const withheld = person.derived?.withheld?.length > 0;
+  const open = !withheld && contactAllowed(role, person, consents);
   return h('section', { class: 'card', id: 'desk-person' },
     h('h2', { text: t('desk.person') }),
     facts(
@@ -66,7 +68,7 @@ function personCard(d, role) {
       open && kv('desk.phone', person.phone, 'desk-phone'),
       open && kv('field.address', person.address, 'desk-address')),
     !open && h('p', { class: 'hint', id: 'contact-hidden',
-      text: t(`desk.contact_hidden_${role}`) }));
+      text: withheld ? t('desk.contact_withheld') : t(`desk.contact_hidden_${role}`) }));
 }
 
 function consentCard(consents) {
