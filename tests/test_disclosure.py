@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
+from server.domain import disclosure
 from server.extensions import db
 from server.models import AuditEntry
 from server.models import CommunityGroup
@@ -142,6 +143,10 @@ def channels(client, account, world: World) -> tuple[dict, list[str]]:
     texts.append(response.get_data(as_text=True))
     got["duplicate_check"] = next(item["person"] for item in response.get_json()["items"]
                                   if item["person"]["id"] == world.person)
+    # Records that name the person: referrals (one and the list) and consents.
+    referrals = get("/api/referrals", query_string={"person_id": world.person})["items"]
+    get(f"/api/referrals/{referrals[0]['id']}")
+    get(f"/api/persons/{world.person}/consents")
     pairs = get("/api/persons/possible-duplicates")["items"]
     if pairs:
         got["possible_duplicates"] = pairs[0]["person"]
@@ -213,6 +218,30 @@ def test_visits_only_for_the_village_side(client, make_account, role):
     for visit in (one.get_json(), listed.get_json()["items"][0], pulled["record"]):
         assert (visit["dusun"], visit["rt"], visit["rw"], visit["notes"]) == (
             "Kliwon", "002", "001", NOTES)
+    assert one.get_json()["withheld"] == [] and "withheld" not in (pulled.get("derived") or {})
+
+
+@pytest.mark.parametrize(("value", "masked"), [
+    (NIK, MASKED), (None, None), ("", ""), ("3271010101010001", "3271********0001")])
+def test_a_nik_is_masked_to_its_first_and_last_four_digits(value, masked):
+    assert disclosure.mask_nik(value) == masked
+    assert disclosure.is_masked_nik(masked) is bool(masked)
+    assert disclosure.is_masked_nik(value) is False
+
+
+def test_choosing_a_masked_nik_in_the_conflict_log_keeps_the_value_it_stands_for(
+        client, make_account):
+    world = build_world(make_account)
+    officer = make_account("officer", desa_code=DESA_A)
+    entries = client.get("/api/conflicts", query_string={"record_id": world.person},
+                         headers=officer.headers).get_json()["items"]
+    entry = next(e for e in entries if e["field"] == "nik")
+    assert entry["losing_value"] == OTHER_MASKED
+    response = client.post(f"/api/conflicts/{entry['id']}/resolve",
+                           json={"value": OTHER_MASKED}, headers=officer.headers)
+    assert response.status_code == 200, response.get_json()
+    assert OTHER_NIK not in response.get_data(as_text=True)
+    assert db.session.get(Person, world.person).nik == OTHER_NIK
 
 
 @pytest.mark.parametrize("role", list(REVEAL))
