@@ -178,7 +178,6 @@ class EncryptedText(sa.types.TypeDecorator):
 
     impl = sa.Text
     cache_ok = True
-    kind = "text"
 
     def __init__(self, column: str):
         super().__init__()
@@ -194,7 +193,8 @@ class EncryptedText(sa.types.TypeDecorator):
 class EncryptedJSON(EncryptedText):
     """Any JSON value (None: SQL NULL) stored encrypted."""
 
-    kind = "json"
+    # SQLAlchemy reads cache_ok from each class itself, not from its bases.
+    cache_ok = True
 
     def process_bind_param(self, value, dialect):
         return encrypt_json(value, self.column)
