@@ -33,13 +33,20 @@ def instance_secret(instance_path: str, name: str, make: Callable[[], str]) -> s
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
     # Owner-only permissions: whoever reads the file could forge sessions or read the data.
-    # O_EXCL: of two processes starting at once, the second fails instead of overwriting.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return value
+    # Written whole under a name of its own, then linked into place: of several processes
+    # starting at once (server workers), one writes and the others read what it wrote.
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
 
 
 def _random_key() -> str:

@@ -4,6 +4,7 @@ keyed hash, refusals of altered values, key rotation and the migration of older 
 import base64
 import datetime as dt
 import os
+import stat
 import uuid
 
 import pytest
@@ -189,6 +190,22 @@ def test_bad_keys_stop_the_app_at_start(tmp_path):
             create_app({"DATA_KEYS": keys, "DATA_HMAC_KEY": hmac_key,
                         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
         assert str(caught.value).startswith(named) and good not in str(caught.value)
+
+
+def test_keys_not_in_the_environment_are_made_once_and_kept_private(monkeypatch, tmp_path):
+    from server import config
+
+    for name in ("DATA_KEYS", "DATA_HMAC_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    first, again = config.load(str(tmp_path)), config.load(str(tmp_path))
+    assert (first["DATA_KEYS"], first["DATA_HMAC_KEY"]) == (again["DATA_KEYS"],
+                                                            again["DATA_HMAC_KEY"])
+    for name in ("data_keys", "data_hmac_key"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600
+    ring = crypto.Keyring.parse(first["DATA_KEYS"], first["DATA_HMAC_KEY"])
+    assert ring.current == "k1" and ring.decrypt(ring.encrypt(b"x", "t.c"), "t.c") == b"x"
+    monkeypatch.setenv("DATA_HMAC_KEY", "from-the-environment")
+    assert config.load(str(tmp_path))["DATA_HMAC_KEY"] == "from-the-environment"
 
 
 def use_keys(app, data_keys: str, hmac_key: str | None = None) -> None:
