@@ -108,7 +108,7 @@ class Keyring:
     def nik_hash(self, nik: str | None) -> str | None:
         if not nik:
             return None
-        return hmac.new(self.hmac_key, normalised_nik(nik).encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.hmac_key, normalised_nik(nik).encode(), hashlib.sha256).hex()
 
 
 def _aad(key_id: str, column: str) -> bytes:
