@@ -29,6 +29,7 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 NIK = "3209014101900001"
 PHONE = "+6281234567890"
 REASON = "Dijanjikan kerja di Malaysia tanpa kontrak oleh sponsor kampung."
+OUTCOME = "Paspor dikembalikan sponsor setelah mediasi BP3MI."
 NOTE = "Warga datang bersama kakaknya; paspor ditahan sponsor."
 VISIT_NOTES = "Sosialisasi di balai desa; dua warga bertanya tentang P3MI resmi."
 PERSON = {"name": "Siti Aminah", "sex": "P", "birth_date": "1990-01-01", "nik": NIK,
@@ -68,8 +69,8 @@ def a_referral_with_history(client, make_account) -> tuple[str, str, str]:
          {"kind": "note", "note": NOTE, "audience": "village"})
     for status in ("diterima", "dilayani", "selesai"):
         post(client, desk, f"/api/referrals/{referral_id}/events",
-             {"kind": "status", "status": status, "outcome": "Paspor kembali." * 2
-              if status == "selesai" else ""})
+             {"kind": "status", "status": status,
+              "outcome": OUTCOME if status == "selesai" else ""})
     event_id = db.session.execute(sa.select(ReferralEvent.id).where(
         ReferralEvent.kind == "note")).scalar_one()
     return person_id, referral_id, event_id
@@ -84,7 +85,7 @@ def test_personal_fields_are_stored_encrypted_and_read_back(client, make_account
         ("persons", "nik", person_id): NIK,
         ("persons", "phone", person_id): PHONE,
         ("referrals", "reason", referral_id): REASON,
-        ("referrals", "outcome", referral_id): "Paspor kembali." * 2,
+        ("referrals", "outcome", referral_id): OUTCOME,
         ("referral_events", "note", event_id): NOTE,
         ("outreach_visits", "notes", visit_id): VISIT_NOTES,
     }
