@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import config
+from . import crypto
 from .extensions import db
 from .extensions import migrate
 
@@ -26,7 +27,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database and migrations."""
+    """Bind the database and migrations, and read the keys of the encrypted fields."""
+    crypto.init_app(app)
     db.init_app(app)
     migrations = Path(__file__).parent / "migrations"
     # render_as_batch lets Alembic alter tables on SQLite too.

@@ -1,4 +1,5 @@
-"""flask commands: init, create-user, revoke-devices, demo, vapid-keys, push-worker.
+"""flask commands: init, create-user, revoke-devices, demo, vapid-keys, push-worker,
+rotate-keys (server/cli_keys.py).
 
 Errors end the command with exit code 1 and one line naming the bad option, in English
 and Bahasa Indonesia; never a traceback.
@@ -20,6 +21,7 @@ from flask_migrate import upgrade
 from . import audit
 from .accounts import create_user
 from .auth import revoke_all_devices
+from .cli_keys import rotate_keys_command
 from .demo import load_demo
 from .enums import ROLES
 from .errors import ApiError
@@ -46,7 +48,7 @@ FIELD_OPTIONS = {
 def register(app: Flask) -> None:
     """Add the commands to the app's CLI."""
     for command in (init_command, create_user_command, revoke_devices_command, demo_command,
-                    vapid_keys_command, push_worker_command):
+                    vapid_keys_command, push_worker_command, rotate_keys_command):
         app.cli.add_command(command)
 
 

@@ -3,6 +3,7 @@
 import base64
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 VAPID_KEY_FILE = "vapid_private_key"
@@ -21,21 +22,36 @@ def _database_url(instance_path: str) -> str:
     return url
 
 
-def _secret_key(instance_path: str) -> str:
-    """SECRET_KEY from the environment, or one generated once and kept in the instance folder."""
-    key = os.environ.get("SECRET_KEY", "").strip()
-    if key:
-        return key
-    path = Path(instance_path) / "secret_key"
+def instance_secret(instance_path: str, name: str, make: Callable[[], str]) -> str:
+    """The secret `name` from the environment, or one made once by `make` and kept in the
+    instance folder (file `name` in lower case), so restarts of a development server or of
+    the tests keep reading what they wrote."""
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    path = Path(instance_path) / name.lower()
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # Written with owner-only permissions: anyone who reads it could forge sessions.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+    # Owner-only permissions: whoever reads the file could forge sessions or read the data.
+    # Written whole under a name of its own, then linked into place: of several processes
+    # starting at once (server workers), one writes and the others read what it wrote.
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
+
+
+def _random_key() -> str:
+    """32 random bytes, base64: a data key (AES-256) or a keyed-hash key."""
+    return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _vapid_keys(instance_path: str) -> tuple[str, str]:
@@ -72,7 +88,14 @@ def load(instance_path: str) -> dict:
     """Build the settings mapping for create_app."""
     vapid_private, vapid_public = _vapid_keys(instance_path)
     return {
-        "SECRET_KEY": _secret_key(instance_path),
+        "SECRET_KEY": instance_secret(instance_path, "SECRET_KEY",
+                                      lambda: secrets.token_urlsafe(48)),
+        # Keys of the personal fields encrypted at rest (server/crypto.py): `<id>:<key>`
+        # pairs, the first encrypts, the others only decrypt; and the key of the NIK's
+        # keyed hash.
+        "DATA_KEYS": instance_secret(instance_path, "DATA_KEYS",
+                                     lambda: "k1:" + _random_key()),
+        "DATA_HMAC_KEY": instance_secret(instance_path, "DATA_HMAC_KEY", _random_key),
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Failed logins allowed in the window before the account (or address) must wait.

@@ -8,6 +8,9 @@ import uuid
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from .crypto import EncryptedJSON
+from .crypto import EncryptedText
+from .crypto import nik_hash
 from .extensions import db
 
 
@@ -169,7 +172,7 @@ class OutreachVisit(SyncedRecord, db.Model):
     participants_male: so.Mapped[int] = so.mapped_column(default=0)
     participants_female: so.Mapped[int] = so.mapped_column(default=0)
     participants_children: so.Mapped[int] = so.mapped_column(default=0)
-    notes: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    notes: so.Mapped[str] = so.mapped_column(EncryptedText("outreach_visits.notes"), default="")
 
 
 class Person(SyncedRecord, db.Model):
@@ -178,10 +181,13 @@ class Person(SyncedRecord, db.Model):
     __tablename__ = "persons"
 
     name: so.Mapped[str] = so.mapped_column(sa.String(120))
-    nik: so.Mapped[str | None] = so.mapped_column(sa.String(16), index=True)
+    # NIK and phone are stored encrypted (server/crypto.py); a NIK is found through its
+    # keyed hash, kept by `_hash_nik` on every write of `nik`.
+    nik: so.Mapped[str | None] = so.mapped_column(EncryptedText("persons.nik"))
+    nik_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64), index=True)
     sex: so.Mapped[str] = so.mapped_column(sa.String(1))
     birth_date: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
-    phone: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    phone: so.Mapped[str | None] = so.mapped_column(EncryptedText("persons.phone"))
     # A column marked as a scope: a change records the exit from the former scope
     # (sync/sequence.py), so phones there drop the record at their next sync; the old
     # value is loaded on a change (active_history) for that.
@@ -206,6 +212,12 @@ class Person(SyncedRecord, db.Model):
     def age_on(self, day: dt.date) -> int | None:
         """Age in whole years on the given day, or None without a birth date."""
         return age_on(self.birth_date, day)
+
+
+@sa.event.listens_for(Person.nik, "set")
+def _hash_nik(person: Person, value: str | None, old, initiator) -> None:
+    """Every write of a NIK, by any path (sync, API, demo, commands), keeps its hash."""
+    person.nik_hash = nik_hash(value)
 
 
 class MigrationPlan(SyncedRecord, db.Model):
@@ -252,7 +264,7 @@ class Referral(SyncedRecord, db.Model):
         sa.ForeignKey("community_groups.id"), index=True
     )
     services: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
-    reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    reason: so.Mapped[str] = so.mapped_column(EncryptedText("referrals.reason"), default="")
     case_category: so.Mapped[str | None] = so.mapped_column(sa.String(30))
     urgency: so.Mapped[str] = so.mapped_column(sa.String(10), default="biasa")
     # Derived from referral_events; kept here for lists and filters.
@@ -261,7 +273,7 @@ class Referral(SyncedRecord, db.Model):
         sa.ForeignKey("organisations.id"), index=True, info={"scope": "organisation"},
         active_history=True,
     )
-    outcome: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    outcome: so.Mapped[str] = so.mapped_column(EncryptedText("referrals.outcome"), default="")
     is_child: so.Mapped[bool] = so.mapped_column(default=False)
     # Derived from referral_events for the desk's day list and the follow-up: the latest
     # applied appointment, and when the desk side first acted (None: not yet).
@@ -282,7 +294,7 @@ class ReferralEvent(SyncedRecord, db.Model):
     # "status" or "note"
     kind: so.Mapped[str] = so.mapped_column(sa.String(10))
     status: so.Mapped[str | None] = so.mapped_column(sa.String(20))
-    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    note: so.Mapped[str] = so.mapped_column(EncryptedText("referral_events.note"), default="")
     organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisations.id"))
     # The referral's status as the writer saw it when adding the event (None: not known);
     # a change it had not seen makes the event late (sync.referral_status).
@@ -291,7 +303,8 @@ class ReferralEvent(SyncedRecord, db.Model):
     appointment_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
     place: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     # With status selesai: what came of the referral (copied to the referral's outcome).
-    outcome: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    outcome: so.Mapped[str] = so.mapped_column(EncryptedText("referral_events.outcome"),
+                                               default="")
     # Who reads a note: "desk" (LTSA, partners, admin) or "village" (also the referring side).
     audience: so.Mapped[str] = so.mapped_column(sa.String(10), default="desk")
     author_role: so.Mapped[str] = so.mapped_column(sa.String(20))
@@ -364,10 +377,13 @@ class ConflictEntry(db.Model):
     record_id: so.Mapped[str] = so.mapped_column(sa.String(36), index=True)
     field: so.Mapped[str | None] = so.mapped_column(sa.String(40))
     reason: so.Mapped[str] = so.mapped_column(sa.String(40))
-    winning_value: so.Mapped[object | None] = so.mapped_column(sa.JSON)
+    # Encrypted: the values of any field, a NIK or a note among them.
+    winning_value: so.Mapped[object | None] = so.mapped_column(
+        EncryptedJSON("conflicts.winning_value"))
     winning_hlc: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     winning_author_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
-    losing_value: so.Mapped[object | None] = so.mapped_column(sa.JSON)
+    losing_value: so.Mapped[object | None] = so.mapped_column(
+        EncryptedJSON("conflicts.losing_value"))
     losing_hlc: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     losing_author_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -70,7 +70,7 @@ def person_warnings(user: User, person: Person) -> list[dict]:
         warnings += identity.nik_warnings(nik, person.sex, person.birth_date)
         same = db.session.execute(
             sa.select(sa.func.count()).select_from(Person).where(
-                Person.nik == person.nik, Person.id != person.id,
+                duplicates.same_nik(person.nik), Person.id != person.id,
                 scopes.readable(user, Person))
         ).scalar_one()
         if same:
@@ -186,7 +186,7 @@ def find_duplicates():
     found: dict[str, tuple[Person, str]] = {}
     if "nik" in args:
         for person in db.session.execute(
-            sa.select(Person).where(readable, Person.nik == args["nik"])
+            sa.select(Person).where(readable, duplicates.same_nik(args["nik"]))
         ).scalars():
             found[person.id] = (person, "nik")
     if "name" in args and "birth_date" in args:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sync import sequence
 
 from .. import scopes
+from ..crypto import nik_hash
 from ..errors import Refused
 from ..errors import invalid
 from ..models import Consent
@@ -67,13 +68,19 @@ def similar_names(name: str | None, other: str | None) -> bool:
 
 def match_of(person: Person, other: Person) -> str | None:
     """Why two persons may be the same: `nik`, `name_birth_date`, or None."""
-    if person.nik and person.nik == other.nik:
+    if person.nik_hash and person.nik_hash == other.nik_hash:
         return "nik"
     if (person.birth_date is not None and person.birth_date == other.birth_date
             and person.desa_code == other.desa_code
             and similar_names(person.name, other.name)):
         return "name_birth_date"
     return None
+
+
+def same_nik(nik: str):
+    """The persons holding `nik`. NIKs are stored encrypted, each time differently: they
+    are compared only through their keyed hash."""
+    return Person.nik_hash == nik_hash(nik)
 
 
 def _active(person: Person | None) -> bool:
@@ -127,8 +134,8 @@ def flag(session, user, person: Person, is_new: bool = False) -> None:
     alike = sa.and_(Person.birth_date == person.birth_date, Person.desa_code == person.desa_code)
     if person.birth_date is None:
         alike = sa.false()
-    if person.nik:
-        alike = sa.or_(alike, Person.nik == person.nik)
+    if person.nik_hash:
+        alike = sa.or_(alike, Person.nik_hash == person.nik_hash)
     candidates = session.execute(sa.select(Person).where(
         Person.id != person.id, Person.archived_at.is_(None), Person.deleted_hlc.is_(None),
         alike)).scalars()
