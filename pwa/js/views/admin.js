@@ -2,22 +2,38 @@
  *  organisations and community groups. Online only, for the admin role. */
 
 import { request } from '../api.js';
-import { t, label, options, formatTime } from '../i18n.js';
+import { t, label, options, formatTime, serverText } from '../i18n.js';
 import { h, setTitle, field, select, toggles, notice, toast } from '../ui.js';
 import { regionIndex, reference, refreshReference, desaPicker } from '../refdata.js';
 import { ADMIN_ROLES } from '../ops.js';
 import { failureNotice, offline } from '../online.js';
 import { input, apiForm, apiButton, showErrors } from '../admin-forms.js';
+import { confirmAction } from '../components/confirm.js';
 
 const ORG_KINDS = ['ltsa', 'mrc', 'ngo', 'pemerintah'];
 const list = (items) => h('ul', { class: 'admin-list', style: 'list-style:none;padding:0' }, items);
 
-function deviceRow(d) {
+// One device: its name, last use, why it ended; a live one can be revoked (a lost phone),
+// which erases its data at its next contact, so the admin is asked twice.
+function deviceRow(d, user, token, redraw) {
   const used = formatTime(d.last_used_at || d.created_at, 'datetime');
+  const ended = d.revoked_reason ? t(`admin.ended_${d.revoked_reason}`) : t('admin.revoked_badge');
+  const run = async () => {
+    const path = `/api/admin/users/${user.id}/devices/${d.id}/revoke`;
+    try {
+      await request('POST', path, null, token);
+      toast(t('admin.device_revoked'));
+    } catch (error) {
+      toast(serverText(error));
+    }
+    await redraw();
+  };
   return h('li', { class: 'device', 'data-device': d.id },
     h('strong', { text: d.device_name || t('admin.unnamed_device') }),
     h('span', { class: 'hint', text: ` · ${t('admin.device_used', { time: used })}` }),
-    d.revoked_at && h('span', { class: 'badge child', text: t('admin.revoked_badge') }));
+    d.revoked_at ? h('span', { class: 'badge child', text: ended })
+      : confirmAction({ action: t('admin.revoke_device'), yes: t('admin.revoke_device_yes'),
+        explain: t('admin.revoke_device_explain'), run, id: `revoke-device-${d.id}` }));
 }
 
 async function drawDevices(box, user, token, msg) {
@@ -35,8 +51,9 @@ async function drawDevices(box, user, token, msg) {
     msg.replaceChildren(notice(t('admin.revoked', { n: revoked }), 'ok'));
     await drawDevices(box, user, token, msg);
   };
+  const redraw = () => drawDevices(box, user, token, msg);
   box.replaceChildren(
-    items.length ? list(items.map(deviceRow))
+    items.length ? list(items.map((d) => deviceRow(d, user, token, redraw)))
       : h('p', { class: 'hint', text: t('admin.no_devices') }),
     live > 0 && apiButton(t('admin.revoke_devices', { n: live }), revoke, msg, 'danger',
       { id: `revoke-${user.id}` }));
