@@ -115,6 +115,7 @@ def test_the_admin_revokes_one_phone_asked_twice(page, live_server, accounts):
     expect(device).to_contain_text("termasuk perubahan yang belum terkirim")
     device.get_by_role("button", name="Ya, cabut akses").click()
     expect(row.locator(f'li.device[data-device="{device_id}"]')).to_contain_text("Dicabut admin")
+    expect(row).to_contain_text("Akses HP dicabut.")
 
     answer = client.get("/api/me", headers=lost_headers)
     assert (answer.status_code, answer.get_json()["error"]["code"]) == (401, "device_revoked")

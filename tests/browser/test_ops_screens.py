@@ -241,6 +241,7 @@ def test_the_admin_creates_an_account_and_revokes_its_device(page, live_server, 
     row.get_by_role("button", name="Kelola").click()
     expect(row.locator("li.device")).to_contain_text("HP hilang")
     row.locator(f"#revoke-{user_id}").click()
+    row.get_by_role("button", name="Ya, cabut akses").click()
     expect(row).to_contain_text("1 perangkat dicabut.")
     expect(row.locator("li.device")).to_contain_text("Dicabut")
     revoked = live_server.query(sa.select(DeviceToken.revoked_at).where(

@@ -2,7 +2,7 @@
  *  organisations and community groups. Online only, for the admin role. */
 
 import { request } from '../api.js';
-import { t, label, options, formatTime, serverText } from '../i18n.js';
+import { t, label, options, formatTime } from '../i18n.js';
 import { h, setTitle, field, select, toggles, notice, toast } from '../ui.js';
 import { regionIndex, reference, refreshReference, desaPicker } from '../refdata.js';
 import { ADMIN_ROLES } from '../ops.js';
@@ -15,16 +15,16 @@ const list = (items) => h('ul', { class: 'admin-list', style: 'list-style:none;p
 
 // One device: its name, last use, why it ended; a live one can be revoked (a lost phone),
 // which erases its data at its next contact, so the admin is asked twice.
-function deviceRow(d, user, token, redraw) {
+function deviceRow(d, { user, token, msg, redraw }) {
   const used = formatTime(d.last_used_at || d.created_at, 'datetime');
   const ended = d.revoked_reason ? t(`admin.ended_${d.revoked_reason}`) : t('admin.revoked_badge');
   const run = async () => {
     const path = `/api/admin/users/${user.id}/devices/${d.id}/revoke`;
     try {
       await request('POST', path, null, token);
-      toast(t('admin.device_revoked'));
+      msg.replaceChildren(notice(t('admin.device_revoked'), 'ok'));
     } catch (error) {
-      toast(serverText(error));
+      msg.replaceChildren(failureNotice(error));
     }
     await redraw();
   };
@@ -47,16 +47,22 @@ async function drawDevices(box, user, token, msg) {
   const live = items.filter((d) => !d.revoked_at).length;
   const revoke = async () => {
     const path = `/api/admin/users/${user.id}/revoke-devices`;
-    const { revoked } = await request('POST', path, null, token);
-    msg.replaceChildren(notice(t('admin.revoked', { n: revoked }), 'ok'));
+    try {
+      const { revoked } = await request('POST', path, null, token);
+      msg.replaceChildren(notice(t('admin.revoked', { n: revoked }), 'ok'));
+    } catch (error) {
+      msg.replaceChildren(failureNotice(error));
+    }
     await drawDevices(box, user, token, msg);
   };
   const redraw = () => drawDevices(box, user, token, msg);
   box.replaceChildren(
-    items.length ? list(items.map((d) => deviceRow(d, user, token, redraw)))
+    items.length ? list(items.map((d) => deviceRow(d, { user, token, msg, redraw })))
       : h('p', { class: 'hint', text: t('admin.no_devices') }),
-    live > 0 && apiButton(t('admin.revoke_devices', { n: live }), revoke, msg, 'danger',
-      { id: `revoke-${user.id}` }));
+    // The same rule as one device: every phone erases its data at its next contact.
+    live > 0 && confirmAction({ action: t('admin.revoke_devices', { n: live }),
+      explain: t('admin.revoke_devices_explain'), yes: t('admin.revoke_device_yes'),
+      run: revoke, id: `revoke-${user.id}` }));
 }
 
 function drawPanel(panel, user, token, reload) {
