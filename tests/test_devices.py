@@ -192,3 +192,38 @@ def test_an_unknown_reason_is_refused(make_account):
     with pytest.raises(ValueError):
         auth.revoke_device(device, "lost")
     assert device.revoked_at is None and officer.user_id == device.user_id
+
+
+def test_tokens_of_accounts_deactivated_before_the_upgrade_end_for_good(tmp_path):
+    """A data migration, on SQLite (the schema itself is compared with the models on both
+    databases in test_migrations.py): the live tokens of an account already inactive are
+    revoked as deactivated, so activating it again brings none back."""
+    from flask_migrate import upgrade
+
+    from server import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite'}",
+                      "TESTING": True})
+    with app.app_context():
+        upgrade(revision="febc7860b331")
+        now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+        with db.engine.begin() as conn:
+            for user_id, active in ((1, True), (2, False)):
+                conn.execute(sa.text(
+                    "INSERT INTO users (id, username, full_name, password_hash, role, "
+                    "is_active, created_at) VALUES (:id, :u, 'x', 'x', 'admin', :a, :t)"),
+                    {"id": user_id, "u": f"u{user_id}", "a": active, "t": now})
+            for token_id, user_id, revoked in ((1, 1, None), (2, 2, None), (3, 2, now)):
+                conn.execute(sa.text(
+                    "INSERT INTO device_tokens (id, user_id, token_hash, device_name, "
+                    "created_at, last_used_at, revoked_at) VALUES (:id, :user, :h, '', :t, :t, "
+                    ":r)"), {"id": token_id, "user": user_id, "h": f"h{token_id}", "t": now,
+                             "r": revoked})
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, revoked_at IS NOT NULL, revoked_reason "
+                                        "FROM device_tokens ORDER BY id")).all()
+        db.engine.dispose()
+    # Live of an active account: untouched; live of an inactive one: ended; ended already:
+    # its reason unknown, so it stays an ordinary ended session.
+    assert [tuple(r) for r in rows] == [(1, 0, None), (2, 1, "deactivated"), (3, 1, None)]
