@@ -181,10 +181,16 @@ function offerUpdate(apply) {
 
 // An admin revoked this phone (or deactivated the account), said by any answer of the
 // server: erase everything now, the outbox too, and show the login screen with the reason.
+let wiping = false;
 function onRevoked() {
+  if (wiping) return;
+  wiping = true;
   stopAutoSync();
-  import('./wipe.js').then((m) => m.wipeDevice('revoked'))
-    .catch((error) => console.error('wipe failed', error));
+  import('./wipe.js').then((m) => m.wipeDevice('revoked')).catch((error) => {
+    // Tried again at the next answer that says so.
+    wiping = false;
+    console.error('wipe failed', error);
+  });
 }
 
 // A phone with a PIN opens locked (sealing data an unclean exit left open) and shows only the
@@ -202,7 +208,7 @@ async function unlockFirst() {
 }
 
 async function boot() {
-  window.addEventListener('jangkau:revoked', onRevoked, { once: true });
+  window.addEventListener('jangkau:revoked', onRevoked);
   await loadLang();
   if (await hasPin()) await unlockFirst();
   session = await getSession();

@@ -87,9 +87,18 @@ function drawPanel(panel, user, token, reload) {
       showErrors(error, { password: pwField }, msg);
     }
   };
-  panel.replaceChildren(msg,
-    apiButton(user.is_active ? t('admin.deactivate') : t('admin.activate'), toggleActive, msg,
-      user.is_active ? 'danger' : 'secondary', { id: `active-${user.id}` }),
+  // Deactivating ends every token for good: each phone erases its data, so it is asked twice.
+  const activeButton = user.is_active
+    ? confirmAction({ action: t('admin.deactivate'), explain: t('admin.deactivate_explain'),
+      yes: t('admin.deactivate_yes'), id: `active-${user.id}`, run: async () => {
+        try {
+          await toggleActive();
+        } catch (error) {
+          msg.replaceChildren(failureNotice(error));
+        }
+      } })
+    : apiButton(t('admin.activate'), toggleActive, msg, 'secondary', { id: `active-${user.id}` });
+  panel.replaceChildren(msg, activeButton,
     h('div', { class: 'card' }, pwField, h('p', { class: 'hint', text: t('admin.password_hint') }),
       apiButton(t('admin.reset_password'), resetPassword, msg, 'secondary',
         { id: `password-${user.id}` })),
