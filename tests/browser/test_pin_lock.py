@@ -161,3 +161,32 @@ def test_a_forgotten_pin_erases_the_data_and_asks_for_a_login(page, live_server,
     # The new login has no PIN until one is set again.
     page.goto("/#/menu")
     expect(page.locator("#pin-open")).to_be_visible()
+
+
+
+# Headless Chromium keeps every tab visible, so the page is told it is hidden or seen as a
+# phone tells it: the document's visibility, then its 'visibilitychange' event.
+SEEN = """(hidden) => {
+  Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+  Object.defineProperty(document, 'visibilityState', { configurable: true,
+    get: () => (hidden ? 'hidden' : 'visible') });
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_the_app_locks_itself_after_five_minutes_out_of_sight(page, live_server, officer):
+    page.clock.install()
+    login(page, OFFICER)
+    wait_controlled(page)
+    set_pin(page, "8642")
+    # Out of sight for 4 minutes: still open. The clock is moved, never waited for.
+    page.evaluate(SEEN, True)
+    page.clock.fast_forward("04:00")
+    page.evaluate(SEEN, False)
+    expect(page.get_by_text("PIN terpasang di HP ini.")).to_be_visible()
+    assert page.evaluate(IDB_COUNTS)["meta"] > 0
+    # Out of sight for 5 minutes: locked, by the timer while hidden.
+    page.evaluate(SEEN, True)
+    page.clock.fast_forward("05:01")
+    expect(page.get_by_text("Data Jangkau di HP ini terkunci.")).to_be_visible()
+    assert page.evaluate(IDB_COUNTS)["meta"] == 0
