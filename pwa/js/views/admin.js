@@ -45,6 +45,7 @@ async function drawDevices(box, user, token, msg) {
     return;
   }
   const live = items.filter((d) => !d.revoked_at).length;
+  const redraw = () => drawDevices(box, user, token, msg);
   const revoke = async () => {
     const path = `/api/admin/users/${user.id}/revoke-devices`;
     try {
@@ -53,9 +54,8 @@ async function drawDevices(box, user, token, msg) {
     } catch (error) {
       msg.replaceChildren(failureNotice(error));
     }
-    await drawDevices(box, user, token, msg);
+    await redraw();
   };
-  const redraw = () => drawDevices(box, user, token, msg);
   box.replaceChildren(
     items.length ? list(items.map((d) => deviceRow(d, { user, token, msg, redraw })))
       : h('p', { class: 'hint', text: t('admin.no_devices') }),
