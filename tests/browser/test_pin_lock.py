@@ -190,3 +190,42 @@ def test_the_app_locks_itself_after_five_minutes_out_of_sight(page, live_server,
     page.clock.fast_forward("05:01")
     expect(page.get_by_text("Data Jangkau di HP ini terkunci.")).to_be_visible()
     assert page.evaluate(IDB_COUNTS)["meta"] == 0
+
+
+JANGKAU_CACHES = ("async () => (await caches.keys()).filter((k) => k.startsWith('jangkau-'))")
+
+
+def test_a_phone_with_a_pin_opens_offline_after_an_update(context, page, live_server, officer):
+    """An update installed while online may first run when the app opens without signal: the
+    PIN screen (loaded only on a phone with a PIN) must come with the new version."""
+    login(page, OFFICER)
+    wait_controlled(page)
+    set_pin(page, "2580")
+    old = page.evaluate(JANGKAU_CACHES)
+    target = live_server.pwa_dir / "js" / "hlc.js"
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original + b"\nexport const UPDATED_FOR_PIN = true;\n")
+        page.evaluate("""async () => {
+            const reg = await navigator.serviceWorker.getRegistration();
+            await reg.update();
+            while (!reg.waiting) await new Promise((r) => setTimeout(r, 50));
+        }""")
+        # The app is closed; hours later (the browser's HTTP cache, 5 minutes for app files,
+        # holds nothing) it opens again without signal, and the new version takes over.
+        page.close()
+        context.set_offline(True)
+        page = context.new_page()
+        context.new_cdp_session(page).send("Network.clearBrowserCache")
+        page.goto("/")
+        page.wait_for_function(f"""async () => {{
+            const names = await ({JANGKAU_CACHES})();
+            return names.length === 1 && names[0] !== {old[0]!r};
+        }}""")
+        page.reload()
+        expect(page.get_by_text("Data Jangkau di HP ini terkunci.")).to_be_visible()
+        enter_pin(page, "2580")
+        expect(page.locator("#st-visits")).to_be_visible()
+    finally:
+        target.write_bytes(original)
+        context.set_offline(False)
