@@ -28,11 +28,26 @@ async function fetchChecked({ url, revision }) {
   throw new Error(`${url} changed while installing`);
 }
 
+// The lazy files an older version's cache holds: this phone uses them (its role's screens,
+// the PIN lock), so the new version keeps them too. The new worker may first run when the app
+// opens without signal, and they must open then.
+async function usedBefore() {
+  const used = new Set();
+  for (const name of await caches.keys()) {
+    if (!name.startsWith(CACHE_PREFIX) || name === CACHE) continue;
+    for (const request of await (await caches.open(name)).keys()) {
+      used.add(new URL(request.url).pathname);
+    }
+  }
+  return used;
+}
+
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    const eager = self.__PRECACHE.filter((entry) => !entry.lazy);
-    await Promise.all(eager.map(async (entry) => cache.put(entry.url, await fetchChecked(entry))));
+    const used = await usedBefore();
+    const wanted = self.__PRECACHE.filter((entry) => !entry.lazy || used.has(entry.url));
+    await Promise.all(wanted.map(async (entry) => cache.put(entry.url, await fetchChecked(entry))));
   })());
 });
 

@@ -117,20 +117,36 @@ def token_from_request() -> str | None:
     return None
 
 
+# Reasons a token ended for which the phone must erase its data: it may be lost or in the
+# hands of someone who must no longer read it. A logout ends only the session.
+WIPE_REASONS = frozenset({"admin", "deactivated"})
+REVOKE_REASONS = frozenset({"logout"}) | WIPE_REASONS
+
+
 def authenticate() -> DeviceToken | None:
-    """The live device token of this request, or None."""
+    """The live device token of this request; None without a token or with an unknown or
+    logged-out one. A token revoked by an admin or by the account's deactivation raises
+    `device_revoked` (the phone erases its data); one unused for TOKEN_IDLE_DAYS raises
+    `session_expired` (the phone keeps its outbox and asks for a login)."""
     token = token_from_request()
     if not token:
         return None
     device = db.session.execute(
         sa.select(DeviceToken).where(DeviceToken.token_hash == _hash_token(token))
     ).scalar_one_or_none()
-    if device is None or device.revoked_at is not None or not device.user.is_active:
+    if device is None:
         return None
+    # Revocation first: a lost phone found again after months must still erase its data.
+    if device.revoked_at is not None:
+        if device.revoked_reason in WIPE_REASONS:
+            raise ApiError("device_revoked")
+        return None
+    if not device.user.is_active:
+        raise ApiError("device_revoked")
     now = utcnow()
     idle = dt.timedelta(days=current_app.config["TOKEN_IDLE_DAYS"])
     if now - _aware(device.last_used_at) > idle:
-        return None
+        raise ApiError("session_expired")
     if now - _aware(device.last_used_at) > LAST_USED_RESOLUTION:
         device.last_used_at = now
         device.last_address = client_address()
@@ -176,21 +192,26 @@ def current_user() -> User:
     return g.user
 
 
-def revoke_device(device: DeviceToken) -> None:
-    """End a device's session; its push subscription goes with it (no more messages to a
-    phone that is logged out)."""
-    if device.revoked_at is None:
+def revoke_device(device: DeviceToken, reason: str) -> bool:
+    """End a device's session for `reason` (REVOKE_REASONS); its push subscription goes with
+    it (no more messages to a phone that is logged out). A token ends once: the first
+    reason stays. True when this call ended it."""
+    if reason not in REVOKE_REASONS:
+        raise ValueError(f"unknown revoke reason {reason!r}")
+    ended = device.revoked_at is None
+    if ended:
         device.revoked_at = utcnow()
+        device.revoked_reason = reason
     notifications.remove_subscriptions(db.session,
                                        PushSubscription.device_token_id == device.id)
+    return ended
 
 
-def revoke_all_devices(user: User) -> int:
-    """Revoke every live token of the user; returns how many."""
-    notifications.remove_subscriptions(db.session, PushSubscription.user_id == user.id)
-    result = db.session.execute(
-        sa.update(DeviceToken)
-        .where(DeviceToken.user_id == user.id, DeviceToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return result.rowcount or 0
+def revoke_all_devices(user: User, reason: str = "admin") -> int:
+    """Revoke every live token of the user, each as revoke_device does; returns how many.
+    A revoked token never comes back, also when the account is activated again."""
+    live = db.session.execute(
+        sa.select(DeviceToken).where(DeviceToken.user_id == user.id,
+                                     DeviceToken.revoked_at.is_(None))
+    ).scalars().all()
+    return sum(revoke_device(device, reason) for device in live)

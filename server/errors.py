@@ -19,6 +19,14 @@ from .extensions import db
 CODES = {
     "bad_request": (400, "Permintaan tidak valid", "Bad request"),
     "unauthorized": (401, "Silakan masuk terlebih dahulu", "Please log in first"),
+    "session_expired": (401, "Sesi berakhir karena lama tidak dipakai. Silakan masuk lagi — "
+                             "data di HP ini tetap aman.",
+                        "The session ended after a long time unused. Please log in again — "
+                        "the data on this phone is safe."),
+    "device_revoked": (401, "Akses HP ini sudah dicabut oleh admin. Data Jangkau di HP ini "
+                            "sudah dihapus.",
+                       "An admin has revoked this phone's access. The Jangkau data on this "
+                       "phone has been erased."),
     "forbidden": (403, "Anda tidak berwenang melakukan ini", "You are not allowed to do this"),
     "not_found": (404, "Tidak ditemukan", "Not found"),
     "method_not_allowed": (405, "Metode tidak diizinkan", "Method not allowed"),

@@ -115,6 +115,9 @@ class DeviceToken(db.Model):
     last_used_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_address: so.Mapped[str | None] = so.mapped_column(sa.String(45))
     revoked_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    # Why the token ended: "logout" (the phone keeps nothing to erase), "admin" or
+    # "deactivated" (the phone erases its data at its next contact). None while live.
+    revoked_reason: so.Mapped[str | None] = so.mapped_column(sa.String(16))
 
     user: so.Mapped[User] = so.relationship()
 

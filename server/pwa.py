@@ -38,6 +38,10 @@ ROLE_ONLY = {"js/chart.js", "js/views/visits.js", "js/views/register.js", "js/vi
 ONLINE_ONLY = frozenset({
     "js/download.js", "js/push.js", "js/admin-forms.js", "js/online.js", "js/ops.js",
     "js/views/notifications.js", "js/views/reports.js", "js/views/admin.js"})
+# The PIN lock and the erasing of this phone's data: loaded by a phone that has a PIN (every
+# start, through the worker, which keeps them for offline use) or is told it was revoked
+# (online then); most phones never need them.
+LOCK_ONLY = frozenset({"js/pin.js", "js/store/lock.js", "js/wipe.js"})
 VERSION_PLACEHOLDER = "self.__VERSION = 'dev';"
 # Enough of each file's SHA-256 to tell its versions apart; the list goes to every phone.
 REVISION_CHARS = 10
@@ -239,7 +243,7 @@ class AppFiles:
                 url = "/" if rel == "index.html" else f"/{rel}"
                 entry = {"url": url, "revision": asset.digest[:REVISION_CHARS]}
                 if ((rel.startswith("i18n/") and rel != DEFAULT_CATALOG) or rel in ROLE_ONLY
-                        or rel in ONLINE_ONLY):
+                        or rel in ONLINE_ONLY or rel in LOCK_ONLY):
                     # Another language's words, a module only some roles use, or an
                     # online-only screen: cached when first used, not fetched by every
                     # phone at install (most never switch from Bahasa Indonesia; a village

@@ -111,6 +111,10 @@ export async function request(
   if (!data || typeof data.error !== 'object' || !data.error)
     throw new ApiError(response.status, ...UNREACHABLE, null, 'unreachable');
   const { status: _status, code = null, message = {}, fields = null, ...extra } = data.error;
+  // An admin revoked this phone: whatever asked, the app erases its data (app.js).
+  if (code === 'device_revoked' && typeof window !== 'undefined') {
+    window.dispatchEvent(new CustomEvent('jangkau:revoked'));
+  }
   throw new ApiError(
     response.status,
     message.id || `Kesalahan ${response.status}`,

@@ -2,8 +2,8 @@
  *  (views/) load on first visit to their route and get what they need of the shell in their
  *  context argument: {params, session, path, refreshSession}. */
 
-import { getSession } from './db.js';
-import { startAutoSync, getStatus } from './sync-client.js';
+import { getSession, hasPin } from './db.js';
+import { startAutoSync, stopAutoSync, getStatus } from './sync-client.js';
 import { registerServiceWorker, requestPersistentStorage } from './sw-bridge.js';
 import { loadLang, t, serverText, formatTime, todayWIB } from './i18n.js';
 import { h, go, isDirty, setDirty } from './ui.js';
@@ -179,8 +179,38 @@ function offerUpdate(apply) {
   window.addEventListener('jangkau:dirty', (e) => { if (!e.detail) msg.hidden = true; });
 }
 
+// An admin revoked this phone (or deactivated the account), said by any answer of the
+// server: erase everything now, the outbox too, and show the login screen with the reason.
+let wiping = false;
+function onRevoked() {
+  if (wiping) return;
+  wiping = true;
+  stopAutoSync();
+  import('./wipe.js').then((m) => m.wipeDevice('revoked')).catch((error) => {
+    // Tried again at the next answer that says so.
+    wiping = false;
+    console.error('wipe failed', error);
+  });
+}
+
+// A phone with a PIN opens locked (sealing data an unclean exit left open) and shows only the
+// PIN screen until the PIN opens it; no sync meanwhile. pin.js loads only then.
+async function unlockFirst() {
+  try {
+    const pin = await import('./pin.js');
+    await pin.guard(main);
+    pin.watchHidden();
+  } catch (error) {
+    console.error(error);
+    main.replaceChildren(h('p', { class: 'notice err', role: 'alert', text: t('pin.failed') }));
+    await new Promise(() => {});
+  }
+}
+
 async function boot() {
+  window.addEventListener('jangkau:revoked', onRevoked);
   await loadLang();
+  if (await hasPin()) await unlockFirst();
   session = await getSession();
   // Open conflicts are the user's to settle: a tap opens their review, unless edits were
   // refused (the sync details list those first).

@@ -1,7 +1,9 @@
 /** The app's storage on this phone, one import for the screens: the modules of store/. */
 
 export { getMeta, setMeta } from './store/meta.js';
-export { getSession, startSession, clearAll } from './store/session.js';
+export {
+  getSession, startSession, clearAll, wipedBecause, hasPin,
+} from './store/session.js';
 export { KINDS, getRecord, listRecords } from './store/replica.js';
 export {
   saveEdit, pendingCount, listOutbox, listRefused, refusedCount, dismissRefused, refuseMutations,

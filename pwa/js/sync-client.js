@@ -57,6 +57,11 @@ function errorFor(error) {
   if (error.reason === 'unreachable' || error.reason === 'captive') {
     return { id: error.message_id, en: error.message_en, reason: error.reason };
   }
+  // A revoked phone erases its data (app.js); an idle token says so in the server's words.
+  if (error.code === 'device_revoked' || error.code === 'session_expired') {
+    return { id: error.message_id, en: error.message_en,
+      reason: error.code === 'device_revoked' ? 'revoked' : 'unauthorized' };
+  }
   if (error.status === 401) return { ...MESSAGES.unauthorized, reason: 'unauthorized' };
   if (error.status >= 500 || !error.message_id) return { ...MESSAGES.server, reason: 'server' };
   return { id: error.message_id, en: error.message_en, reason: error.reason };
@@ -360,5 +365,7 @@ export const getStatus = () => syncClient.getStatus();
 export const syncNow = () => syncClient.syncNow();
 /** Start the app's client (once). */
 export const startAutoSync = () => syncClient.start();
+/** Unhook the app's client from the page (the data is about to be erased or sealed). */
+export const stopAutoSync = () => syncClient.stop();
 /** Resolve a conflict through the app's client. */
 export const resolveConflict = (id, value) => syncClient.resolveConflict(id, value);

@@ -23,7 +23,7 @@ def login():
 @auth.login_required()
 def logout():
     """Revoke this device's token."""
-    auth.revoke_device(g.device)
+    auth.revoke_device(g.device, "logout")
     audit.record("logout", "user", str(g.user.id))
     db.session.commit()
     return "", 204

@@ -14,7 +14,9 @@ from ..models import CommunityGroup
 from ..models import DeviceToken
 from ..models import User
 from ..passwords import hash_password
+from ..schemas.accounts import DeviceSchema
 from ..schemas.accounts import UserSchema
+from ..schemas.accounts import device_schema
 from ..schemas.accounts import user_schema
 from ..schemas.admin import CommunityGroupListSchema
 from ..schemas.admin import CommunityGroupQuerySchema
@@ -70,6 +72,10 @@ def update_user(admin: User, user: User, data: dict) -> User:
         data.update(scope_of(user.role, **(current | wanted)))
     if "password" in data:
         user.password_hash = hash_password(data.pop("password"))
+    if data.get("is_active") is False:
+        # For good: activating the account again does not bring a token back (a lost phone's
+        # among them); each phone erases its data at its next contact.
+        auth.revoke_all_devices(user, "deactivated")
     for name, value in data.items():
         setattr(user, name, value)
     audit.record("update", "user", str(user.id), {"fields": changed})
@@ -141,11 +147,28 @@ def list_user_devices(user_id):
     return device_list_schema.dump({"items": devices})
 
 
+@api_bp.post("/admin/users/<int:user_id>/devices/<int:device_id>/revoke")
+@auth.login_required("admin")
+@doc(response=DeviceSchema)
+def revoke_user_device(user_id, device_id):
+    """Revoke one device of an account (a lost phone): it erases its Jangkau data at its next
+    contact, edits not yet sent included. A device revoked already stays as it was."""
+    user = _user(user_id)
+    device = db.session.get(DeviceToken, device_id)
+    if device is None or device.user_id != user.id:
+        raise ApiError(404, "Perangkat tidak ditemukan.", "Device not found.")
+    if auth.revoke_device(device, "admin"):
+        audit.record("revoke", "device", str(device.id), {"user_id": user.id})
+    db.session.commit()
+    return device_schema.dump(device)
+
+
 @api_bp.post("/admin/users/<int:user_id>/revoke-devices")
 @auth.login_required("admin")
 @doc(response=RevokeResultSchema)
 def revoke_user_devices(user_id):
-    """Log an account out of every device (a lost phone, a person who left)."""
+    """Revoke every device of an account (a person who left): each erases its Jangkau data at
+    its next contact, as when revoked one by one."""
     user = _user(user_id)
     revoked = auth.revoke_all_devices(user)
     audit.record("revoke", "user", str(user.id), {"devices": revoked})

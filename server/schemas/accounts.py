@@ -44,6 +44,8 @@ class DeviceSchema(Schema):
     last_used_at = fields.DateTime()
     last_address = fields.String()
     revoked_at = fields.DateTime(allow_none=True)
+    revoked_reason = fields.String(allow_none=True, metadata={
+        "description": "Why the token ended: logout, admin or deactivated; null while live"})
 
 
 login_schema = LoginSchema()

@@ -241,6 +241,7 @@ def test_the_admin_creates_an_account_and_revokes_its_device(page, live_server, 
     row.get_by_role("button", name="Kelola").click()
     expect(row.locator("li.device")).to_contain_text("HP hilang")
     row.locator(f"#revoke-{user_id}").click()
+    row.get_by_role("button", name="Ya, cabut akses").click()
     expect(row).to_contain_text("1 perangkat dicabut.")
     expect(row.locator("li.device")).to_contain_text("Dicabut")
     revoked = live_server.query(sa.select(DeviceToken.revoked_at).where(
@@ -248,6 +249,8 @@ def test_the_admin_creates_an_account_and_revokes_its_device(page, live_server, 
     assert revoked and all(r[0] is not None for r in revoked)
     assert client.get("/api/me", headers=token).status_code == 401
     row.locator(f"#active-{user_id}").click()
+    expect(row).to_contain_text("Semua HP-nya menghapus data Jangkau-nya")
+    row.get_by_role("button", name="Ya, nonaktifkan").click()
     # The list is drawn again with the account's badge (the button's own words also hold
     # "Nonaktif", so the badge is what says the server took it).
     expect(row.locator(".badge", has_text="Nonaktif")).to_be_visible()

@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from server import create_app
+from server.pwa import LOCK_ONLY
 from server.pwa import ONLINE_ONLY
 from server.pwa import PWA_DIR
 from server.pwa import AppFiles
@@ -73,7 +74,8 @@ def test_only_other_languages_and_role_screens_wait_to_be_used(pwa_client):
     # The online-only screens (notifications, reports, admin) once first opened.
     assert lazy == {"/i18n/en.json", "/js/chart.js", "/js/views/visits.js",
                     "/js/views/register.js", "/js/views/refer.js", "/js/views/inbox.js",
-                    "/js/views/desk-referral.js", *(f"/{rel}" for rel in ONLINE_ONLY)}
+                    "/js/views/desk-referral.js", *(f"/{rel}" for rel in ONLINE_ONLY),
+                    *(f"/{rel}" for rel in LOCK_ONLY)}
     assert "/js/views/menu.js" not in lazy
 
 

@@ -73,7 +73,8 @@ def test_an_older_database_upgrades_without_losing_the_outbox(blank_page, versio
     assert (visit["rt"], visit["dusun"], visit["pending"]) == ("001", "Kliwon", True)
     assert call(page, "db.loadDraft('visit:new')") == {"notes": "setengah"}
     assert page.evaluate("async () => (await indexedDB.databases())"
-                         ".find((d) => d.name === 'jangkau').version") == 2
+                         ".find((d) => d.name === 'jangkau').version") == page.evaluate(
+        "async () => (await import('/js/store/idb.js')).DB_VERSION")
     # The upgraded stores work as new ones: the next edit follows the old ones, and a
     # refused edit is found with its record (the index version 2 added).
     saved = call(page, "db.saveEdit('visits', arg, { notes: 'baru' })", OTHER_VISIT)

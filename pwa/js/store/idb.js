@@ -1,9 +1,11 @@
 /** Raw IndexedDB: the "jangkau" database, its stepwise upgrades, and one-transaction helpers. */
 
 export const DB_NAME = 'jangkau';
-export const DB_VERSION = 2;
-/** Every object store; logging out clears them all. */
-export const STORES = ['records', 'outbox', 'refused', 'conflicts', 'drafts', 'meta'];
+export const DB_VERSION = 3;
+/** The stores of the user's data: what a PIN lock seals (store/lock.js). */
+export const DATA_STORES = ['records', 'outbox', 'refused', 'conflicts', 'drafts', 'meta'];
+/** Every object store; logging out clears them all (the PIN lock's too). */
+export const STORES = [...DATA_STORES, 'lock'];
 
 let dbPromise = null;
 
@@ -23,6 +25,10 @@ export function upgrade(db, oldVersion, transaction) {
   if (oldVersion < 2) {
     // Set-aside edits are shown with their record, so they are looked up by it.
     transaction.objectStore('refused').createIndex('record', ['entity', 'id']);
+  }
+  if (oldVersion < 3) {
+    // The PIN lock: its wrapped key, and the data stores sealed while locked.
+    db.createObjectStore('lock');
   }
 }
 
@@ -46,6 +52,19 @@ export function openDb() {
     };
   });
   return dbPromise;
+}
+
+/** Close and delete the whole database (a revoked phone, a forgotten PIN); the next call of
+ *  openDb() makes a new, empty one. Other tabs close theirs on 'versionchange'. */
+export async function wipe() {
+  const open = dbPromise;
+  dbPromise = null;
+  if (open) (await open.catch(() => null))?.close();
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase(DB_NAME);
+    req.onsuccess = resolve;
+    req.onerror = () => reject(req.error);
+  });
 }
 
 /** A request's result as a promise. */

@@ -53,6 +53,21 @@ export async function startSession({ token, user }) {
   });
 }
 
+/** True when this phone has a PIN lock (store/lock.js, loaded only then). */
+export async function hasPin() {
+  return Boolean(await tx(['lock'], 'readonly', (s) => done(s.lock.get('config'))));
+}
+
+/** Where wipe.js leaves why this phone's data was just erased, for the login screen. */
+export const WIPED_KEY = 'jangkau.wiped';
+
+/** Why the data of this phone was just erased ('revoked', 'pin', 'forgot'), once; else null. */
+export function wipedBecause() {
+  const why = sessionStorage.getItem(WIPED_KEY);
+  sessionStorage.removeItem(WIPED_KEY);
+  return why;
+}
+
 /** Logout: delete every record, outbox entry, refused edit, conflict, draft, meta and the
  *  session. */
 export async function clearAll() {

@@ -8,16 +8,32 @@ import { regionIndex, reference, refreshReference, desaPicker } from '../refdata
 import { ADMIN_ROLES } from '../ops.js';
 import { failureNotice, offline } from '../online.js';
 import { input, apiForm, apiButton, showErrors } from '../admin-forms.js';
+import { confirmAction } from '../components/confirm.js';
 
 const ORG_KINDS = ['ltsa', 'mrc', 'ngo', 'pemerintah'];
 const list = (items) => h('ul', { class: 'admin-list', style: 'list-style:none;padding:0' }, items);
 
-function deviceRow(d) {
+// One device: its name, last use, why it ended; a live one can be revoked (a lost phone),
+// which erases its data at its next contact, so the admin is asked twice.
+function deviceRow(d, { user, token, msg, redraw }) {
   const used = formatTime(d.last_used_at || d.created_at, 'datetime');
+  const ended = d.revoked_reason ? t(`admin.ended_${d.revoked_reason}`) : t('admin.revoked_badge');
+  const run = async () => {
+    const path = `/api/admin/users/${user.id}/devices/${d.id}/revoke`;
+    try {
+      await request('POST', path, null, token);
+      msg.replaceChildren(notice(t('admin.device_revoked'), 'ok'));
+    } catch (error) {
+      msg.replaceChildren(failureNotice(error));
+    }
+    await redraw();
+  };
   return h('li', { class: 'device', 'data-device': d.id },
     h('strong', { text: d.device_name || t('admin.unnamed_device') }),
     h('span', { class: 'hint', text: ` · ${t('admin.device_used', { time: used })}` }),
-    d.revoked_at && h('span', { class: 'badge child', text: t('admin.revoked_badge') }));
+    d.revoked_at ? h('span', { class: 'badge child', text: ended })
+      : confirmAction({ action: t('admin.revoke_device'), yes: t('admin.revoke_device_yes'),
+        explain: t('admin.revoke_device_explain'), run, id: `revoke-device-${d.id}` }));
 }
 
 async function drawDevices(box, user, token, msg) {
@@ -29,17 +45,24 @@ async function drawDevices(box, user, token, msg) {
     return;
   }
   const live = items.filter((d) => !d.revoked_at).length;
+  const redraw = () => drawDevices(box, user, token, msg);
   const revoke = async () => {
     const path = `/api/admin/users/${user.id}/revoke-devices`;
-    const { revoked } = await request('POST', path, null, token);
-    msg.replaceChildren(notice(t('admin.revoked', { n: revoked }), 'ok'));
-    await drawDevices(box, user, token, msg);
+    try {
+      const { revoked } = await request('POST', path, null, token);
+      msg.replaceChildren(notice(t('admin.revoked', { n: revoked }), 'ok'));
+    } catch (error) {
+      msg.replaceChildren(failureNotice(error));
+    }
+    await redraw();
   };
   box.replaceChildren(
-    items.length ? list(items.map(deviceRow))
+    items.length ? list(items.map((d) => deviceRow(d, { user, token, msg, redraw })))
       : h('p', { class: 'hint', text: t('admin.no_devices') }),
-    live > 0 && apiButton(t('admin.revoke_devices', { n: live }), revoke, msg, 'danger',
-      { id: `revoke-${user.id}` }));
+    // The same rule as one device: every phone erases its data at its next contact.
+    live > 0 && confirmAction({ action: t('admin.revoke_devices', { n: live }),
+      explain: t('admin.revoke_devices_explain'), yes: t('admin.revoke_device_yes'),
+      run: revoke, id: `revoke-${user.id}` }));
 }
 
 function drawPanel(panel, user, token, reload) {
@@ -64,9 +87,18 @@ function drawPanel(panel, user, token, reload) {
       showErrors(error, { password: pwField }, msg);
     }
   };
-  panel.replaceChildren(msg,
-    apiButton(user.is_active ? t('admin.deactivate') : t('admin.activate'), toggleActive, msg,
-      user.is_active ? 'danger' : 'secondary', { id: `active-${user.id}` }),
+  // Deactivating ends every token for good: each phone erases its data, so it is asked twice.
+  const activeButton = user.is_active
+    ? confirmAction({ action: t('admin.deactivate'), explain: t('admin.deactivate_explain'),
+      yes: t('admin.deactivate_yes'), id: `active-${user.id}`, run: async () => {
+        try {
+          await toggleActive();
+        } catch (error) {
+          msg.replaceChildren(failureNotice(error));
+        }
+      } })
+    : apiButton(t('admin.activate'), toggleActive, msg, 'secondary', { id: `active-${user.id}` });
+  panel.replaceChildren(msg, activeButton,
     h('div', { class: 'card' }, pwField, h('p', { class: 'hint', text: t('admin.password_hint') }),
       apiButton(t('admin.reset_password'), resetPassword, msg, 'secondary',
         { id: `password-${user.id}` })),

@@ -1,7 +1,7 @@
 /** Masuk: username and password; errors in plain words. */
 
 import { login } from '../api.js';
-import { startSession } from '../db.js';
+import { startSession, wipedBecause } from '../db.js';
 import { startAutoSync, syncNow } from '../sync-client.js';
 import { refreshReference } from '../refdata.js';
 import { t, serverText } from '../i18n.js';
@@ -53,6 +53,9 @@ export function render(main, { session, path, refreshSession }) {
     type: 'password', name: 'password', autocomplete: 'current-password', required: true,
   });
   const msg = h('div', { 'aria-live': 'assertive' });
+  // The data of this phone was just erased: say why (wipe.js).
+  const wiped = wipedBecause();
+  if (wiped) msg.append(notice(t(`login.wiped_${wiped}`), 'warn'));
   const submit = h('button', { type: 'submit', class: 'primary', text: t('login.submit') });
   const onsubmit = async (e) => {
     e.preventDefault();

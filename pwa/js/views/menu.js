@@ -2,7 +2,7 @@
  *  unsent). */
 
 import { request } from '../api.js';
-import { pendingCount, clearAll } from '../db.js';
+import { pendingCount, clearAll, hasPin } from '../db.js';
 import { t, label } from '../i18n.js';
 import { h, setTitle, go, button, notice } from '../ui.js';
 import { languageSwitch } from '../components/language-switch.js';
@@ -28,6 +28,17 @@ async function logout(session, box, confirmed) {
   location.reload();
 }
 
+// The PIN lock of a shared phone: its settings (pin.js) load when asked for, or at once
+// on a phone that has a PIN.
+function pinSection() {
+  const box = h('div');
+  const open = () => import('../pin.js').then((m) => m.pinSettings(box))
+    .catch(() => box.replaceChildren(notice(t('pin.failed'))));
+  hasPin().then((set) => (set ? open() : box.replaceChildren(
+    button(t('pin.menu_title'), open, 'secondary wide', { id: 'pin-open' }))));
+  return box;
+}
+
 export function render(main, { session }) {
   setTitle(t('menu.title'));
   const user = session.user;
@@ -50,6 +61,7 @@ export function render(main, { session }) {
       !['ltsa', 'partner'].includes(user.role)
         && h('a', { href: '#/kunjungan', class: 'btn', text: t('nav.visits') })),
     ops,
+    pinSection(),
     h('section', { class: 'card' },
       h('h2', { text: t('logout.title') }),
       h('p', { class: 'hint', text: t('logout.explain') }),
