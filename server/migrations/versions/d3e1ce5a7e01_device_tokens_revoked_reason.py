@@ -1,7 +1,7 @@
 """device_tokens.revoked_reason; live tokens of inactive accounts revoked for good
 
 Revision ID: d3e1ce5a7e01
-Revises: febc7860b331
+Revises: a3c9e1f07d42
 Create Date: 2026-12-01 18:20:00.000000
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd3e1ce5a7e01'
-down_revision = 'febc7860b331'
+down_revision = 'a3c9e1f07d42'
 branch_labels = None
 depends_on = None
 
