@@ -8,12 +8,12 @@ from .. import auth
 from .. import scopes
 from ..accounts import create_user
 from ..accounts import scope_of
+from ..accounts import set_password
 from ..errors import ApiError
 from ..extensions import db
 from ..models import CommunityGroup
 from ..models import DeviceToken
 from ..models import User
-from ..passwords import hash_password
 from ..schemas.accounts import UserSchema
 from ..schemas.accounts import user_schema
 from ..schemas.admin import CommunityGroupListSchema
@@ -69,7 +69,7 @@ def update_user(admin: User, user: User, data: dict) -> User:
                    "organisation_code": user.organisation.code if user.organisation else None}
         data.update(scope_of(user.role, **(current | wanted)))
     if "password" in data:
-        user.password_hash = hash_password(data.pop("password"))
+        set_password(user, data.pop("password"))
     for name, value in data.items():
         setattr(user, name, value)
     audit.record("update", "user", str(user.id), {"fields": changed})

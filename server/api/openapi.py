@@ -37,9 +37,11 @@ ERROR_STATUSES = {
     413: "The body is too large (see the limits in docs/sync-protocol.md)",
     415: "The body must be JSON",
     429: "Too many failed logins; `retry_after_minutes` says when to try again",
+    503: "Not available on this server (e.g. web push without VAPID keys)",
 }
 _RULE_ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-_CONVERTER_TYPES = {"int": {"type": "integer"}, "uuid": {"type": "string", "format": "uuid"}}
+_CONVERTER_TYPES = {"int": {"type": "integer", "minimum": 0},
+                    "uuid": {"type": "string", "format": "uuid"}}
 
 
 def doc(*, body=None, response=None, query=None, status: int = 200, paged: bool = False,
@@ -168,15 +170,25 @@ def _operation(view, rule, path_parameters: list[dict]) -> dict:
     return operation
 
 
+def _nullable_output(self, field, ret, **kwargs) -> dict:
+    """A field only answered, never sent, and not required, may be null in an answer (an
+    archived_at of a person not archived): say so, as allow_none says it of the others."""
+    if field.dump_only and not field.required and not field.allow_none and "type" in ret:
+        return {"nullable": True}
+    return {}
+
+
 def build_spec(app: Flask) -> dict:
     """The OpenAPI document of the app's /api rules."""
+    marshmallow_plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(
         title="Jangkau API", version=API_VERSION, openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        plugins=[marshmallow_plugin],
         info={"description": "Outreach and referral for safe labour migration, Kabupaten "
                              "Cirebon. Errors carry a message in Bahasa Indonesia (id) and "
                              "English (en)."},
     )
+    marshmallow_plugin.converter.add_attribute_function(_nullable_output)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                "description": "Device token from login"})
     for cls in _schemas():
