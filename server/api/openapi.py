@@ -23,6 +23,7 @@ from marshmallow import validate
 from ..enums import ROLES
 from ..errors import CODES
 from . import api_bp
+from .util import ID_MAX
 
 API_VERSION = "1"
 SCHEMA_MODULES = ("server.schemas.accounts", "server.schemas.records", "server.schemas.admin",
@@ -40,7 +41,7 @@ ERROR_STATUSES = {
     503: "Not available on this server (e.g. web push without VAPID keys)",
 }
 _RULE_ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-_CONVERTER_TYPES = {"int": {"type": "integer", "minimum": 0},
+_CONVERTER_TYPES = {"int": {"type": "integer", "minimum": 0, "maximum": ID_MAX},
                     "uuid": {"type": "string", "format": "uuid"}}
 
 

@@ -16,8 +16,9 @@ from ..validation import Bilingual
 from ..validation import bilingual_fields
 
 PAGING_ARGS = ("page", "per_page")
-# The highest page asked for: beyond it the offset would overflow a database integer.
-MAX_PAGE = 2**31 - 1
+# Record ids are INTEGER columns: 32 bits on PostgreSQL, which refuses to compare a larger
+# number with them. The highest page is bounded alike (its offset must fit too).
+ID_MAX = MAX_PAGE = 2**31 - 1
 
 
 def json_body() -> dict:
@@ -51,8 +52,8 @@ def value_problems(data) -> dict | None:
 def check_request_text() -> None:
     """Query strings and path parameters hold no text a field may not take (a NUL, which
     PostgreSQL refuses): a 422 naming the parameter, before any view reads it. A path id
-    beyond 64 bits names no row: 404 (the database could not even compare it)."""
-    if any(isinstance(value, int) and value > INT64_MAX
+    beyond ID_MAX names no row: 404 (the database could not even compare it)."""
+    if any(isinstance(value, int) and value > ID_MAX
            for value in (request.view_args or {}).values()):
         raise ApiError(404)
     given = [*request.args.items(multi=True), *(request.view_args or {}).items()]
@@ -87,8 +88,12 @@ def paging() -> tuple[int, int]:
 def query_args(schema) -> dict:
     """The query string validated by `schema`; page and per_page are left to paging()."""
     args = schema.load({k: v for k, v in request.args.items() if k not in PAGING_ARGS})
-    # A number no database column holds (beyond 64 bits) is refused as in a body.
-    problems = value_problems(args)
+    # The numbers of a query string are record ids: one no id column holds is refused.
+    problems = {name: [Bilingual(f"Harus antara {-ID_MAX - 1} dan {ID_MAX}.",
+                                 f"Must be between {-ID_MAX - 1} and {ID_MAX}.")]
+                for name, value in args.items()
+                if isinstance(value, int) and not isinstance(value, bool)
+                and not -ID_MAX - 1 <= value <= ID_MAX}
     if problems:
         raise ApiError("invalid", fields=bilingual_fields(problems))
     return args
