@@ -62,19 +62,30 @@ def doc(*, body=None, response=None, query=None, status: int = 200, paged: bool 
     return decorator
 
 
+CODES_DESCRIPTION = "; ".join(f"{code} ({status})" for code, (status, *_) in CODES.items())
+
+
 class MessageSchema(Schema):
-    id = fields.String(metadata={"description": "Bahasa Indonesia"})
-    en = fields.String(metadata={"description": "English"})
+    id = fields.String(required=True, metadata={"description": "Bahasa Indonesia"})
+    en = fields.String(required=True, metadata={"description": "English"})
 
 
 class ErrorDetailSchema(Schema):
-    status = fields.Integer()
-    code = fields.String(validate=validate.OneOf(list(CODES)), metadata={
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status."})
+    code = fields.String(required=True, validate=validate.OneOf(list(CODES)), metadata={
         "description": "Why, as a stable code (the same codes are the `reason` of a refused "
-                       "sync mutation): " + "; ".join(
-                           f"{code} ({status})" for code, (status, *_) in CODES.items()),
+                       "sync mutation): " + CODES_DESCRIPTION,
     })
-    message = fields.Nested(MessageSchema)
+    message = fields.Nested(MessageSchema, required=True)
+    retry_after_minutes = fields.Integer(metadata={
+        "description": "With rate_limited (429): minutes until a login may be tried again."})
+    error_id = fields.String(metadata={
+        "description": "With server_error (500): the id of the fault in the server log."})
+    reason = fields.String(metadata={
+        "description": "With a referral status change refused (403, 409): the rule at fault, "
+                       "e.g. role_not_allowed, transition_not_allowed, already_served, "
+                       "not_forwarded (docs/sync-protocol.md)."})
+    # Last: the name hides marshmallow's fields module in the rest of the class body.
     fields = fields.Dict(metadata={
         "description": "Per field: a list of {id, en} messages (nested for lists and objects)."
     })
@@ -156,7 +167,8 @@ def _operation(view, rule, path_parameters: list[dict]) -> dict:
         errors.add(400)
     if meta.get("body") is not None:
         operation["requestBody"] = {"required": True, "content": _json(meta["body"])}
-        errors.update((400, 422))
+        # Any body: not JSON (415), too large (413), not parsed (400), not valid (422).
+        errors.update((400, 413, 415, 422))
     if path_parameters:
         errors.add(404)
     status = meta.get("status", 200)
@@ -206,7 +218,13 @@ def build_spec(app: Flask) -> dict:
             paths.setdefault(path, {})[method.lower()] = _operation(view, rule, parameters)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    # The sync protocol names a refusal's reason as text (it cannot import the server's
+    # table); the document lists the codes it takes.
+    reason = document["components"]["schemas"]["Refused"]["properties"]["reason"]
+    reason.update(enum=list(CODES), description="Why the mutation was refused, a code of "
+                  "the API's errors: " + CODES_DESCRIPTION)
+    return document
 
 
 def _describe_account_views() -> None:
