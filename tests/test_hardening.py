@@ -93,10 +93,11 @@ def test_an_unexpected_error_has_the_headers_too(database_url):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_the_app_files_are_not_sniffed_and_keep_their_caching(client):
-    response = client.get("/")
+@pytest.mark.parametrize("path", ["/", "/tidak-ada.js"])
+def test_the_app_files_are_not_sniffed_and_keep_their_caching(client, path):
+    response = client.get(path)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Cache-Control"] != "no-store"
+    assert response.headers["Cache-Control"] == "no-cache"
 
 
 @pytest.mark.parametrize(("proxy_count", "forwarded_proto", "base_url", "hsts"), [
