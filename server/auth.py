@@ -31,6 +31,8 @@ from .passwords import verify_password
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # A token's last use is written at most this often: one write per request would be waste.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+# Failed logins out of the window dropped by one login attempt, at most.
+STALE_BATCH = 1000
 
 
 def _hash_token(token: str) -> str:
@@ -68,8 +70,12 @@ def _serialize_login_attempts(username: str, address: str, since: dt.datetime) -
                                                                        _lock_key(value))))
     # The first write of the transaction: on SQLite it takes the database's write lock, so
     # attempts queue here. Failures out of the window count for nothing and are dropped
-    # (an address is personal data, kept no longer than it serves).
-    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at <= since))
+    # (an address is personal data, kept no longer than it serves), a bounded batch at a
+    # time; rows another attempt is dropping are skipped, not waited for (two attempts
+    # dropping the same rows in another order would deadlock).
+    stale = (sa.select(LoginFailure.id).where(LoginFailure.at <= since).limit(STALE_BATCH)
+             .with_for_update(skip_locked=True))
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.id.in_(stale)))
 
 
 def check_login_allowed(username: str, address: str) -> None:

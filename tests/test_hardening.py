@@ -29,10 +29,28 @@ def _login(client, username: str, forwarded_for: str | None = None, password=Non
 
 
 @pytest.fixture
-def proxied_app(database_url):
-    """The app as deployed behind one proxy (PROXY_COUNT=1), on the test database."""
-    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True,
-                       "PROXY_COUNT": 1, "LOGIN_MAX_FAILURES_PER_ADDRESS": 3})
+def make_app(database_url):
+    """Another app on the test database, with its own settings; its connections are closed
+    afterwards."""
+    made = []
+
+    def make(**settings):
+        other = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True,
+                            **settings})
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def proxied_app(make_app):
+    """The app as deployed behind one proxy (PROXY_COUNT=1)."""
+    return make_app(PROXY_COUNT=1, LOGIN_MAX_FAILURES_PER_ADDRESS=3)
 
 
 # --- the client's address behind a proxy ------------------------------------------------
@@ -80,8 +98,8 @@ def test_every_api_answer_is_not_stored_nor_sniffed(client, method, path, kwargs
     assert "Strict-Transport-Security" not in response.headers
 
 
-def test_an_unexpected_error_has_the_headers_too(database_url):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+def test_an_unexpected_error_has_the_headers_too(make_app):
+    app = make_app()
 
     def boom():
         raise RuntimeError("test")
@@ -107,9 +125,8 @@ def test_the_app_files_are_not_sniffed_and_keep_their_caching(client, path):
     (1, "https", "http://localhost", True),
     (1, "http", "http://localhost", False),
 ])
-def test_hsts_only_over_tls(database_url, proxy_count, forwarded_proto, base_url, hsts):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True,
-                      "PROXY_COUNT": proxy_count})
+def test_hsts_only_over_tls(make_app, proxy_count, forwarded_proto, base_url, hsts):
+    app = make_app(PROXY_COUNT=proxy_count)
     headers = {"X-Forwarded-Proto": forwarded_proto} if forwarded_proto else {}
     for path in ("/api/openapi.json", "/"):
         response = app.test_client().get(path, base_url=base_url, headers=headers)
@@ -288,6 +305,25 @@ def test_numbers_beyond_64_bits_are_4xx(client, make_account, fast_passwords, me
     response = getattr(client, method)(path, headers=admin.headers, **kwargs)
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     assert response.get_json()["error"]["code"] in ("not_found", "bad_request", "invalid")
+
+
+def test_every_route_with_an_int_converter_answers_404_beyond_the_ids(app, client, make_account,
+                                                                   fast_passwords):
+    import re
+
+    admin = make_account("admin")
+    tried = 0
+    for rule in app.url_map.iter_rules():
+        if "<int:" not in rule.rule:
+            continue
+        for number in (HUGE, str(2**31), str(2**63)):
+            path = re.sub(r"<int:\w+>", number, rule.rule)
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                response = client.open(path, method=method, headers=admin.headers, json={})
+                assert response.status_code == 404, (method, path, response.get_json())
+                assert response.get_json()["error"]["code"] == "not_found"
+                tried += 1
+    assert tried >= 18
 
 
 @pytest.mark.parametrize("if_match", ['"²"', f'"{HUGE}"', '"-1"', '"1e9"'])
