@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from flask import Flask
+from flask import request
 
 from . import config
 from .extensions import db
@@ -43,11 +44,9 @@ def register_headers(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        from flask import request
-
         # No answer is to be read as another type than it says (a JSON error as HTML, say).
         response.headers["X-Content-Type-Options"] = "nosniff"
-        if request.path.startswith("/api"):
+        if request.path == "/api" or request.path.startswith("/api/"):
             # API answers hold personal data: no browser or proxy cache keeps them.
             response.headers["Cache-Control"] = "no-store"
         if request.is_secure:
