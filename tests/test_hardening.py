@@ -333,3 +333,22 @@ def test_a_strange_if_match_is_no_version(client, make_account, fast_passwords, 
                             headers=officer.headers | {"If-Match": if_match},
                             json={"notes": "x"})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("organisation_id", [2**31, 2**40, -(2**31) - 1])
+def test_an_organisation_id_beyond_the_ids_in_a_body_is_422(client, fast_passwords,
+                                                            organisation_id):
+    from server.demo import load_demo
+    from server.models import Referral
+
+    load_demo(db.session)
+    db.session.commit()
+    token = _login(client, "ltsa.cirebon", password=DEMO_PASSWORD).get_json()["token"]
+    referral_id = db.session.execute(sa.select(Referral.id).where(
+        Referral.status == "terkirim").limit(1)).scalar_one()
+    response = client.post(f"/api/referrals/{referral_id}/events",
+                           headers={"Authorization": f"Bearer {token}"},
+                           json={"kind": "status", "status": "dirujuk_lanjut",
+                                 "organisation_id": organisation_id})
+    assert response.status_code == 422, response.get_json()
+    assert set(response.get_json()["error"]["fields"]) == {"organisation_id"}

@@ -12,13 +12,13 @@ from sync.protocol import nested_messages
 from .. import scopes
 from ..errors import ApiError
 from ..extensions import db
+from ..models import ID_MAX
 from ..validation import Bilingual
 from ..validation import bilingual_fields
 
 PAGING_ARGS = ("page", "per_page")
-# Record ids are INTEGER columns: 32 bits on PostgreSQL, which refuses to compare a larger
-# number with them. The highest page is bounded alike (its offset must fit too).
-ID_MAX = MAX_PAGE = 2**31 - 1
+# The highest page: its offset must fit a database integer too.
+MAX_PAGE = ID_MAX
 
 
 def json_body() -> dict:
