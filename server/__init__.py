@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from flask import Flask
+from flask import request
 
 from . import config
 from . import crypto
@@ -19,11 +20,41 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     app.json.sort_keys = False
 
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_headers(app)
     register_commands(app)
     return app
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind PROXY_COUNT proxies, take the client's address and scheme from the headers
+    they set (X-Forwarded-For, X-Forwarded-Proto): the per-address login limit and HSTS
+    need them. With 0 those headers are ignored: a client could forge them."""
+    count = app.config["PROXY_COUNT"]
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
+
+
+def register_headers(app: Flask) -> None:
+    """The security headers of every answer, set here only."""
+
+    @app.after_request
+    def security_headers(response):
+        # No answer is to be read as another type than it says (a JSON error as HTML, say).
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.path == "/api" or request.path.startswith("/api/"):
+            # API answers hold personal data: no browser or proxy cache keeps them.
+            response.headers["Cache-Control"] = "no-store"
+        if request.is_secure:
+            # Only over TLS: a browser ignores it over plain HTTP, and a site served
+            # without TLS (a test server, say) must not be locked to https.
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        return response
 
 
 def register_extensions(app: Flask) -> None:

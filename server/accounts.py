@@ -10,8 +10,7 @@ from .models import Organisation
 from .models import Region
 from .models import User
 from .passwords import hash_password
-
-MIN_PASSWORD_LENGTH = 8
+from .passwords import password_problem
 
 
 def _field_error(field: str, id_text: str, en_text: str) -> ApiError:
@@ -47,15 +46,27 @@ def create_user(username: str, password: str, full_name: str, role: str, *,
         raise _field_error("username", "Nama pengguna 1–64 karakter.", "Username: 1–64 characters.")
     if db.session.execute(sa.select(User.id).where(User.username == username)).first():
         raise _field_error("username", "Nama pengguna sudah dipakai.", "Username already taken.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise _field_error("password", f"Kata sandi minimal {MIN_PASSWORD_LENGTH} karakter.",
-                           f"Password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    check_password(password, username)
     user = User(username=username, password_hash=hash_password(password),
                 full_name=full_name.strip(), role=role,
                 **scope_of(role, desa_code, organisation_code, community_group_id))
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def check_password(password: str, username: str) -> None:
+    """A 422 naming the field `password` unless it meets the rule
+    (passwords.password_problem)."""
+    problem = password_problem(password, username)
+    if problem:
+        raise _field_error("password", *problem)
+
+
+def set_password(user: User, password: str) -> None:
+    """Give the account a new password that meets the rule."""
+    check_password(password, user.username)
+    user.password_hash = hash_password(password)
 
 
 def scope_of(role: str, desa_code: str | None, organisation_code: str | None,

@@ -31,6 +31,8 @@ from .passwords import verify_password
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # A token's last use is written at most this often: one write per request would be waste.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+# Failed logins out of the window dropped by one login attempt, at most.
+STALE_BATCH = 1000
 
 
 def _hash_token(token: str) -> str:
@@ -51,23 +53,50 @@ def _retry_minutes(oldest: dt.datetime, window: dt.timedelta, now: dt.datetime) 
     return max(1, math.ceil((_aware(oldest) + window - now).total_seconds() / 60))
 
 
+def _lock_key(value: str) -> int:
+    # A stable signed 32-bit key: PostgreSQL's two-key advisory locks take int4 pairs.
+    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:4], "big", signed=True)
+
+
+def _serialize_login_attempts(username: str, address: str, since: dt.datetime) -> None:
+    """Make the count and the record of a login attempt one step: no other attempt on the
+    same account or from the same address counts in between (parallel wrong passwords
+    would otherwise all pass the count before any of them is recorded)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Held until commit; account and address keys in separate namespaces (1, 2), and
+        # always taken in that order, so two attempts never wait on each other in a ring.
+        for namespace, value in ((1, username), (2, address)):
+            db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(namespace,
+                                                                       _lock_key(value))))
+    # The first write of the transaction: on SQLite it takes the database's write lock, so
+    # attempts queue here. Failures out of the window count for nothing and are dropped
+    # (an address is personal data, kept no longer than it serves), a bounded batch at a
+    # time; rows another attempt is dropping are skipped, not waited for (two attempts
+    # dropping the same rows in another order would deadlock).
+    stale = (sa.select(LoginFailure.id).where(LoginFailure.at <= since).limit(STALE_BATCH)
+             .with_for_update(skip_locked=True))
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.id.in_(stale)))
+
+
 def check_login_allowed(username: str, address: str) -> None:
-    """Refuse with 429 while the account or the address has too many recent failures."""
+    """Count this attempt against the limits, as one step, and record it as a failure
+    until the password is found right (committed before the slow password check, so
+    parallel attempts see it); 429 while the account or the address has too many recent
+    failures."""
     cfg = current_app.config
     window = dt.timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
     now = utcnow()
     since = now - window
+    _serialize_login_attempts(username, address, since)
     limits = (
         (LoginFailure.username == username, cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"]),
         (LoginFailure.address == address, cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
     )
     for condition, limit in limits:
-        row = db.session.execute(
-            sa.select(sa.func.count(), sa.func.min(LoginFailure.at)).where(
-                condition, LoginFailure.at > since
-            )
-        ).one()
-        if row[0] >= limit:
+        count = db.session.execute(
+            sa.select(sa.func.count()).where(condition, LoginFailure.at > since)
+        ).scalar_one()
+        if count >= limit:
             # Only the newest `limit` failures keep the lock; when the oldest of them ages
             # out of the window a new try is allowed.
             nth = db.session.execute(
@@ -84,6 +113,8 @@ def check_login_allowed(username: str, address: str) -> None:
                 f"Too many failed logins. Try again in {minutes} minutes.",
                 retry_after_minutes=minutes,
             )
+    db.session.add(LoginFailure(username=username, address=address, at=now))
+    db.session.commit()
 
 
 def login(username: str, password: str, device_name: str) -> tuple[str, User]:
@@ -94,12 +125,12 @@ def login(username: str, password: str, device_name: str) -> tuple[str, User]:
     user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        db.session.add(LoginFailure(username=username, address=address))
-        db.session.commit()
+        # The attempt stays recorded as a failure (check_login_allowed).
         raise ApiError(401, "Nama pengguna atau kata sandi salah.",
                        "Wrong username or password.")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    # Right: this attempt and the account's earlier failures are forgiven.
     db.session.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))
     token = secrets.token_urlsafe(32)
     db.session.add(DeviceToken(user_id=user.id, token_hash=_hash_token(token),

@@ -147,7 +147,8 @@ def _find_group(value: str, desa_code: str | None) -> CommunityGroup | None:
 @click.option("--group", "group", metavar="GROUP_ID_OR_NAME",
               help="Community group (community role): its id, or its name in the desa; "
                    "a new name creates the group.")
-@click.option("--password", help="Password (at least 8 characters); asked for when left out.")
+@click.option("--password", help="Password (at least 10 characters, not a common one); "
+                                 "asked for when left out.")
 @with_appcontext
 @friendly_errors
 def create_user_command(username, role, full_name, desa_code, organisation_code, group,

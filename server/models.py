@@ -32,6 +32,9 @@ def new_uuid() -> str:
 
 # Stored as naive UTC on SQLite and aware on PostgreSQL; always written in UTC.
 UTCDateTime = sa.DateTime(timezone=True)
+# The largest id an INTEGER id column holds (users, organisations, ...): 32 bits on
+# PostgreSQL, which refuses even to compare a larger number with them.
+ID_MAX = 2**31 - 1
 
 
 class Region(db.Model):

@@ -306,8 +306,8 @@ def _send(asset: Asset | None, *, document: bool = False) -> Response:
         return _not_found()
     use_gzip = asset.gzipped is not None and request.accept_encodings["gzip"] > 0
     etag = asset.digest[:32] + ("-gz" if use_gzip else "")
-    headers = {"Cache-Control": NO_CACHE if document else ASSET_CACHE,
-               "X-Content-Type-Options": "nosniff"}
+    # X-Content-Type-Options is set on every answer (server.register_headers).
+    headers = {"Cache-Control": NO_CACHE if document else ASSET_CACHE}
     if asset.gzipped is not None:
         headers["Vary"] = "Accept-Encoding"
     if document:
@@ -325,7 +325,7 @@ def _send(asset: Asset | None, *, document: bool = False) -> Response:
 
 def _not_found() -> Response:
     return Response(NOT_FOUND, status=404, content_type="text/plain; charset=utf-8",
-                    headers={"Cache-Control": NO_CACHE, "X-Content-Type-Options": "nosniff"})
+                    headers={"Cache-Control": NO_CACHE})
 
 
 @pwa_bp.get("/")

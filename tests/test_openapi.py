@@ -108,3 +108,63 @@ def test_every_schema_module_class_is_registered(spec_and_app):
             if isinstance(value, type) and issubclass(value, Schema) and (
                     value.__module__ == module.__name__):
                 assert name.removesuffix("Schema") in spec["components"]["schemas"], name
+
+
+def test_error_bodies_are_described_with_every_code(spec_and_app):
+    from server.errors import CODES
+
+    schemas = spec_and_app[0]["components"]["schemas"]
+    detail = schemas["ErrorDetail"]
+    assert set(detail["required"]) == {"status", "code", "message"}
+    assert detail["properties"]["code"]["enum"] == list(CODES)
+    assert {"fields", "retry_after_minutes", "error_id", "reason"} <= set(detail["properties"])
+    assert set(schemas["Message"]["required"]) == {"id", "en"}
+    # A refused sync mutation names its reason with the same codes.
+    assert schemas["Refused"]["properties"]["reason"]["enum"] == list(CODES)
+
+
+def test_every_body_can_be_refused_as_too_large_or_not_json(spec_and_app):
+    for path, item in spec_and_app[0]["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                assert {"400", "413", "415", "422"} <= set(operation["responses"]), (path, method)
+
+
+@pytest.mark.parametrize(("schema", "field", "nullable"), [
+    ("Person", "archived_at", True),  # read-only, absent until archived
+    ("Consent", "withdrawn_at", True),
+    ("User", "desa_code", True),  # allow_none
+    ("Device", "revoked_at", True),
+    ("Region", "parent_code", True),
+    ("Visit", "visit_date", False),  # required
+    ("User", "username", False),
+])
+def test_fields_that_may_be_null_say_so(spec_and_app, schema, field, nullable):
+    prop = spec_and_app[0]["components"]["schemas"][schema]["properties"][field]
+    assert prop.get("nullable", False) is nullable
+
+
+@pytest.mark.usefixtures("fast_passwords")
+def test_error_answers_match_the_document(app, client, make_account):
+    """Answers the fuzz rarely provokes (a lockout, a body too large or not JSON) are
+    validated against the document too."""
+    import schemathesis
+
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    officer = make_account("officer")
+    app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] = 1
+    answers = [
+        ("/api/auth/login", "POST", None, {"json": {"username": "x", "password": "y"}}, 401),
+        ("/api/auth/login", "POST", None, {"json": {"username": "x", "password": "y"}}, 429),
+        ("/api/visits", "POST", officer.headers, {"data": "x", "content_type": "text/plain"},
+         415),
+        ("/api/visits", "POST", officer.headers,
+         {"data": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1),
+          "content_type": "application/json"}, 413),
+        ("/api/visits", "POST", officer.headers, {"json": {"visit_date": "kemarin"}}, 422),
+    ]
+    for path, method, headers, kwargs, status in answers:
+        response = client.open(path, method=method, headers=headers, **kwargs)
+        assert response.status_code == status, (path, response.get_json())
+        schema[path][method].validate_response(response)
+        assert response.get_json()["error"]["status"] == status

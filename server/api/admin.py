@@ -8,12 +8,12 @@ from .. import auth
 from .. import scopes
 from ..accounts import create_user
 from ..accounts import scope_of
+from ..accounts import set_password
 from ..errors import ApiError
 from ..extensions import db
 from ..models import CommunityGroup
 from ..models import DeviceToken
 from ..models import User
-from ..passwords import hash_password
 from ..schemas.accounts import DeviceSchema
 from ..schemas.accounts import UserSchema
 from ..schemas.accounts import device_schema
@@ -71,7 +71,7 @@ def update_user(admin: User, user: User, data: dict) -> User:
                    "organisation_code": user.organisation.code if user.organisation else None}
         data.update(scope_of(user.role, **(current | wanted)))
     if "password" in data:
-        user.password_hash = hash_password(data.pop("password"))
+        set_password(user, data.pop("password"))
     if data.get("is_active") is False:
         # For good: activating the account again does not bring a token back (a lost phone's
         # among them); each phone erases its data at its next contact.

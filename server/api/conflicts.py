@@ -68,7 +68,7 @@ def list_conflicts():
 
 
 @api_bp.post("/conflicts/<conflict_id>/resolve")
-@doc(body=ResolveSchema)
+@doc(body=ResolveSchema, errors=(409,))
 @login_required()
 def resolve_conflict(conflict_id):
     """Keep a value ("pakai nilai ini"): it is written as a new mutation of the server."""

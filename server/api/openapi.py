@@ -23,6 +23,7 @@ from marshmallow import validate
 from ..enums import ROLES
 from ..errors import CODES
 from . import api_bp
+from .util import ID_MAX
 
 API_VERSION = "1"
 SCHEMA_MODULES = ("server.schemas.accounts", "server.schemas.records", "server.schemas.admin",
@@ -37,9 +38,11 @@ ERROR_STATUSES = {
     413: "The body is too large (see the limits in docs/sync-protocol.md)",
     415: "The body must be JSON",
     429: "Too many failed logins; `retry_after_minutes` says when to try again",
+    503: "Not available on this server (e.g. web push without VAPID keys)",
 }
 _RULE_ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-_CONVERTER_TYPES = {"int": {"type": "integer"}, "uuid": {"type": "string", "format": "uuid"}}
+_CONVERTER_TYPES = {"int": {"type": "integer", "minimum": 0, "maximum": ID_MAX},
+                    "uuid": {"type": "string", "format": "uuid"}}
 
 
 def doc(*, body=None, response=None, query=None, status: int = 200, paged: bool = False,
@@ -59,19 +62,30 @@ def doc(*, body=None, response=None, query=None, status: int = 200, paged: bool 
     return decorator
 
 
+CODES_DESCRIPTION = "; ".join(f"{code} ({status})" for code, (status, *_) in CODES.items())
+
+
 class MessageSchema(Schema):
-    id = fields.String(metadata={"description": "Bahasa Indonesia"})
-    en = fields.String(metadata={"description": "English"})
+    id = fields.String(required=True, metadata={"description": "Bahasa Indonesia"})
+    en = fields.String(required=True, metadata={"description": "English"})
 
 
 class ErrorDetailSchema(Schema):
-    status = fields.Integer()
-    code = fields.String(validate=validate.OneOf(list(CODES)), metadata={
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status."})
+    code = fields.String(required=True, validate=validate.OneOf(list(CODES)), metadata={
         "description": "Why, as a stable code (the same codes are the `reason` of a refused "
-                       "sync mutation): " + "; ".join(
-                           f"{code} ({status})" for code, (status, *_) in CODES.items()),
+                       "sync mutation): " + CODES_DESCRIPTION,
     })
-    message = fields.Nested(MessageSchema)
+    message = fields.Nested(MessageSchema, required=True)
+    retry_after_minutes = fields.Integer(metadata={
+        "description": "With rate_limited (429): minutes until a login may be tried again."})
+    error_id = fields.String(metadata={
+        "description": "With server_error (500): the id of the fault in the server log."})
+    reason = fields.String(metadata={
+        "description": "With a referral status change refused (403, 409): the rule at fault, "
+                       "e.g. role_not_allowed, transition_not_allowed, already_served, "
+                       "not_forwarded (docs/sync-protocol.md)."})
+    # Last: the name hides marshmallow's fields module in the rest of the class body.
     fields = fields.Dict(metadata={
         "description": "Per field: a list of {id, en} messages (nested for lists and objects)."
     })
@@ -153,7 +167,8 @@ def _operation(view, rule, path_parameters: list[dict]) -> dict:
         errors.add(400)
     if meta.get("body") is not None:
         operation["requestBody"] = {"required": True, "content": _json(meta["body"])}
-        errors.update((400, 422))
+        # Any body: not JSON (415), too large (413), not parsed (400), not valid (422).
+        errors.update((400, 413, 415, 422))
     if path_parameters:
         errors.add(404)
     status = meta.get("status", 200)
@@ -168,15 +183,25 @@ def _operation(view, rule, path_parameters: list[dict]) -> dict:
     return operation
 
 
+def _nullable_output(self, field, ret, **kwargs) -> dict:
+    """A field only answered, never sent, and not required, may be null in an answer (an
+    archived_at of a person not archived): say so, as allow_none says it of the others."""
+    if field.dump_only and not field.required and not field.allow_none and "type" in ret:
+        return {"nullable": True}
+    return {}
+
+
 def build_spec(app: Flask) -> dict:
     """The OpenAPI document of the app's /api rules."""
+    marshmallow_plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(
         title="Jangkau API", version=API_VERSION, openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        plugins=[marshmallow_plugin],
         info={"description": "Outreach and referral for safe labour migration, Kabupaten "
                              "Cirebon. Errors carry a message in Bahasa Indonesia (id) and "
                              "English (en)."},
     )
+    marshmallow_plugin.converter.add_attribute_function(_nullable_output)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                "description": "Device token from login"})
     for cls in _schemas():
@@ -193,7 +218,13 @@ def build_spec(app: Flask) -> dict:
             paths.setdefault(path, {})[method.lower()] = _operation(view, rule, parameters)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    # The sync protocol names a refusal's reason as text (it cannot import the server's
+    # table); the document lists the codes it takes.
+    reason = document["components"]["schemas"]["Refused"]["properties"]["reason"]
+    reason.update(enum=list(CODES), description="Why the mutation was refused, a code of "
+                  "the API's errors: " + CODES_DESCRIPTION)
+    return document
 
 
 def _describe_account_views() -> None:

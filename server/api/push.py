@@ -55,7 +55,7 @@ def _public_key() -> str:
 
 
 @api_bp.get("/push/key")
-@doc(response=PushKeySchema)
+@doc(response=PushKeySchema, errors=(503,))
 def push_key():
     """The server's VAPID public key, for subscribing to web push.
 
@@ -106,7 +106,7 @@ def _load(data: dict) -> dict:
 
 
 @api_bp.post("/push/subscription")
-@doc(body=PushSubscriptionSchema, status=204)
+@doc(body=PushSubscriptionSchema, status=204, errors=(503,))
 @auth.login_required()
 @auth.locks_itself
 def subscribe():

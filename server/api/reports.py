@@ -220,6 +220,6 @@ def export_report():
         "scope": report["scope"]})
     db.session.commit()
     name = f'jangkau-laporan-{args.get("table") or "semua"}-{period["from"]}-{period["to"]}'
+    # Cache-Control: no-store, as on every /api answer (server.register_headers).
     return Response(body, mimetype=CSV_TYPE if fmt == "csv" else XLSX_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
-        "Cache-Control": "no-store"})
+        "Content-Disposition": f'attachment; filename="{name}.{fmt}"'})

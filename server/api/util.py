@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask import request
 
+from sync.protocol import INT64_MAX
 from sync.protocol import VALUE_PROBLEMS
 from sync.protocol import bad_values
 from sync.protocol import nested_messages
@@ -11,10 +12,13 @@ from sync.protocol import nested_messages
 from .. import scopes
 from ..errors import ApiError
 from ..extensions import db
+from ..models import ID_MAX
 from ..validation import Bilingual
 from ..validation import bilingual_fields
 
 PAGING_ARGS = ("page", "per_page")
+# The highest page: its offset must fit a database integer too.
+MAX_PAGE = ID_MAX
 
 
 def json_body() -> dict:
@@ -47,7 +51,11 @@ def value_problems(data) -> dict | None:
 
 def check_request_text() -> None:
     """Query strings and path parameters hold no text a field may not take (a NUL, which
-    PostgreSQL refuses): a 422 naming the parameter, before any view reads it."""
+    PostgreSQL refuses): a 422 naming the parameter, before any view reads it. A path id
+    beyond ID_MAX names no row: 404 (the database could not even compare it)."""
+    if any(isinstance(value, int) and value > ID_MAX
+           for value in (request.view_args or {}).values()):
+        raise ApiError(404)
     given = [*request.args.items(multi=True), *(request.view_args or {}).items()]
     problems = {name: [Bilingual(*VALUE_PROBLEMS[problem]) for _, problem in bad_values(value)]
                 for name, value in given if isinstance(value, str) and bad_values(value)}
@@ -70,15 +78,25 @@ def paging() -> tuple[int, int]:
         raise ApiError(400, "page dan per_page harus bilangan bulat.",
                        "page and per_page must be integers.") from None
     size_max = current_app.config["PAGE_SIZE_MAX"]
-    if page < 1 or size < 1 or size > size_max:
-        raise ApiError(400, f"page minimal 1; per_page antara 1 dan {size_max}.",
-                       f"page must be at least 1; per_page between 1 and {size_max}.")
+    if not 1 <= page <= MAX_PAGE or size < 1 or size > size_max:
+        raise ApiError(400, f"page antara 1 dan {MAX_PAGE}; per_page antara 1 dan {size_max}.",
+                       f"page must be between 1 and {MAX_PAGE}; per_page between 1 and "
+                       f"{size_max}.")
     return page, size
 
 
 def query_args(schema) -> dict:
     """The query string validated by `schema`; page and per_page are left to paging()."""
-    return schema.load({k: v for k, v in request.args.items() if k not in PAGING_ARGS})
+    args = schema.load({k: v for k, v in request.args.items() if k not in PAGING_ARGS})
+    # The numbers of a query string are record ids: one no id column holds is refused.
+    problems = {name: [Bilingual(f"Harus antara {-ID_MAX - 1} dan {ID_MAX}.",
+                                 f"Must be between {-ID_MAX - 1} and {ID_MAX}.")]
+                for name, value in args.items()
+                if isinstance(value, int) and not isinstance(value, bool)
+                and not -ID_MAX - 1 <= value <= ID_MAX}
+    if problems:
+        raise ApiError("invalid", fields=bilingual_fields(problems))
+    return args
 
 
 def paginate(select) -> dict:
@@ -117,4 +135,7 @@ def seen_version() -> int | None:
     """The version named by If-Match (the record as the user saw it), if any: a write
     that replaces values the user did not see logs them (server.sync_registry.write)."""
     raw = request.headers.get("If-Match", "").strip().strip('"')
-    return int(raw) if raw.isdigit() else None
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), within 64 bits.
+    if raw.isascii() and raw.isdigit() and int(raw) <= INT64_MAX:
+        return int(raw)
+    return None

@@ -22,6 +22,7 @@ from .. import scopes
 from ..errors import Refused
 from ..errors import invalid
 from ..extensions import db
+from ..models import ID_MAX
 from ..models import Organisation
 from ..models import Person
 from ..models import Referral
@@ -189,7 +190,9 @@ def check_organisation(organisation_id: int | None) -> None:
     the LTSA by a hand-back, dikembalikan, not by a forward)."""
     if organisation_id is None:
         return
-    organisation = db.session.get(Organisation, organisation_id)
+    # An id beyond any id column is no organisation (and PostgreSQL could not look it up).
+    in_range = -ID_MAX - 1 <= organisation_id <= ID_MAX
+    organisation = db.session.get(Organisation, organisation_id) if in_range else None
     if organisation is None or not organisation.is_active:
         raise invalid("organisation_id", "Organisasi tidak dikenal atau tidak aktif.",
                       "Unknown or inactive organisation.")

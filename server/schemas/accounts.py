@@ -6,6 +6,7 @@ from marshmallow import fields
 from marshmallow import validate
 
 from ..enums import ROLES
+from .moments import UTCDateTime
 
 
 class LoginSchema(Schema):
@@ -40,10 +41,11 @@ class UserSchema(Schema):
 class DeviceSchema(Schema):
     id = fields.Integer()
     device_name = fields.String()
-    created_at = fields.DateTime()
-    last_used_at = fields.DateTime()
-    last_address = fields.String()
-    revoked_at = fields.DateTime(allow_none=True)
+    created_at = UTCDateTime()
+    last_used_at = UTCDateTime()
+    last_address = fields.String(allow_none=True)
+    revoked_at = UTCDateTime(allow_none=True)
+    current = fields.Boolean(metadata={"description": "This very device (in /me/devices)"})
     revoked_reason = fields.String(allow_none=True, metadata={
         "description": "Why the token ended: logout, admin or deactivated; null while live"})
 

@@ -4,8 +4,8 @@ from marshmallow import Schema
 from marshmallow import fields
 from marshmallow import validate
 
-from ..accounts import MIN_PASSWORD_LENGTH
 from ..enums import ROLES
+from ..passwords import MIN_PASSWORD_LENGTH
 from .accounts import DeviceSchema
 from .accounts import UserSchema
 from .records import PageSchema

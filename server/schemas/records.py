@@ -46,6 +46,8 @@ from ..models import age_on
 from ..validation import Bilingual
 from ..validation import fail
 from .accounts import OrganisationRefSchema
+from .moments import UTCDateTime
+from .moments import UTCMoment
 
 REGION_LEVELS = ("kabupaten", "kecamatan", "desa", "kelurahan")
 DESA_LEVELS = ("desa", "kelurahan")
@@ -134,27 +136,6 @@ class ClientId(fields.UUID):
         return str(super()._deserialize(value, attr, data, **kwargs))
 
 
-class UTCDateTime(fields.DateTime):
-    """ISO 8601 with an offset; a time sent or stored without one is UTC."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-class UTCMoment(UTCDateTime):
-    """A moment sent with any offset (an appointment in WIB, say), kept in UTC: SQLite keeps
-    no offset, so the moment must be in UTC before it is stored."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
-
-
 class CodeList(fields.List):
     """Codes of one enumeration, each kept once, in the order given."""
 
@@ -239,7 +220,7 @@ class RegionSchema(Schema):
     code = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     level = fields.String(dump_only=True)
-    parent_code = fields.String(dump_only=True)
+    parent_code = fields.String(dump_only=True, allow_none=True)
     parent_name = fields.Function(lambda r: region_name(r.parent_code))
 
 
