@@ -20,6 +20,7 @@ from flask_migrate import upgrade
 from . import audit
 from .accounts import create_user
 from .auth import revoke_all_devices
+from .cli_rights import purge_command
 from .demo import load_demo
 from .enums import ROLES
 from .errors import ApiError
@@ -46,7 +47,7 @@ FIELD_OPTIONS = {
 def register(app: Flask) -> None:
     """Add the commands to the app's CLI."""
     for command in (init_command, create_user_command, revoke_devices_command, demo_command,
-                    vapid_keys_command, push_worker_command):
+                    vapid_keys_command, push_worker_command, purge_command):
         app.cli.add_command(command)
 
 

@@ -183,6 +183,8 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
         load=load, dump=dump, readable=readable, authorize=_guard(authorized),
         prepare=prepare, after_write=after_write, derived=derived,
         screen=_guard(screened) if screen else None,
+        # No phone holds the records of a person whose processing stopped.
+        on_phones=lambda user: scopes.on_phones(model),
     )
 
 
@@ -319,12 +321,26 @@ def _author_name(user_id: int | None) -> dict | None:
     return {"id": user_id, "name": user.full_name if user else None}
 
 
+def conflicts_on_phones(registry):
+    """Conflicts go to the phones that hold their record."""
+
+    def on_phones(user: User):
+        # Named by the records phones may not hold: few, where those they hold are many.
+        held_off = [sa.and_(ConflictEntry.entity == name, ConflictEntry.record_id.in_(
+            sa.select(spec.model.id).where(sa.not_(spec.on_phones(user)))))
+            for name, spec in registry.items() if spec.on_phones is not None]
+        return sa.not_(sa.or_(*held_off))
+
+    return on_phones
+
+
 def conflict_spec(registry) -> engine.EntitySpec:
     """How conflicts travel to phones: pulled only, for the conflict review screen."""
     return engine.EntitySpec(
         name="conflicts", model=ConflictEntry, kind={"pull_only": True},
         load=lambda values, partial: values, dump=conflict_dump,
         readable=conflicts_readable(registry), authorize=lambda *a: None,
+        on_phones=conflicts_on_phones(registry),
     )
 
 
@@ -340,4 +356,7 @@ def pull_only_specs() -> tuple[engine.EntitySpec, ...]:
         name="possible_duplicates", model=PossibleDuplicate, kind={"pull_only": True},
         load=lambda values, partial: values, dump=duplicate_dump,
         readable=duplicates.readable, authorize=lambda *a: None,
+        on_phones=lambda user: sa.and_(
+            PossibleDuplicate.person_id.not_in(scopes.stopped_persons()),
+            PossibleDuplicate.other_person_id.not_in(scopes.stopped_persons())),
     ),)
