@@ -33,11 +33,13 @@ DEFAULT_CATALOG = "i18n/id.json"
 # from then on.
 ROLE_ONLY = {"js/chart.js", "js/views/visits.js", "js/views/register.js", "js/views/refer.js",
              "js/views/inbox.js", "js/views/desk-referral.js"}
-# The screens that work only online (notifications, reports, admin), what only they use and
-# the menu's links to them: cached when first opened, not fetched by every phone at install.
+# The screens that work only online (notifications, reports, admin, a person's data), what
+# only they use and the menu's links to them: cached when first opened, not fetched by every
+# phone at install.
 ONLINE_ONLY = frozenset({
     "js/download.js", "js/push.js", "js/admin-forms.js", "js/online.js", "js/ops.js",
-    "js/views/notifications.js", "js/views/reports.js", "js/views/admin.js"})
+    "js/views/notifications.js", "js/views/reports.js", "js/views/admin.js",
+    "js/views/person-data.js"})
 VERSION_PLACEHOLDER = "self.__VERSION = 'dev';"
 # Enough of each file's SHA-256 to tell its versions apart; the list goes to every phone.
 REVISION_CHARS = 10
