@@ -1,11 +1,10 @@
 """An erasure and a withdrawal of consent, made by the LTSA desk on the server, reach a
 village official's phone at its next sync: both persons leave its lists and its IndexedDB
-(with their referrals), and the sync screen says why."""
+(with their referrals, and an edit made offline meanwhile), and the sync screen says why."""
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.ui_helpers import IDB_RECORDS_TEXT
 from tests.browser.ui_helpers import api_headers
 from tests.browser.ui_helpers import api_person
 from tests.browser.ui_helpers import api_referral
@@ -16,6 +15,26 @@ pytestmark = pytest.mark.browser
 
 ERASED = "Warsih Minta Dihapus"
 WITHDRAWN = "Darsem Tarik Persetujuan"
+NEW_ADDRESS = "Blok Rahasia Baru"
+# Every value of the stores that hold records or edits, as JSON text.
+IDB_TEXT = """() => new Promise((resolve, reject) => {
+  const req = indexedDB.open('jangkau');
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const db = req.result;
+    const names = ['records', 'outbox', 'refused', 'drafts', 'conflicts'];
+    const tx = db.transaction(names);
+    const out = {};
+    let left = names.length;
+    for (const name of names) {
+      const all = tx.objectStore(name).getAll();
+      all.onsuccess = () => {
+        out[name] = all.result;
+        if (--left === 0) { db.close(); resolve(JSON.stringify(out)); }
+      };
+    }
+  };
+})"""
 
 
 def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server):
@@ -31,14 +50,22 @@ def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server
     page.goto("/#/warga")
     for name in (ERASED, WITHDRAWN):
         expect(page.locator("main")).to_contain_text(name)
-    held = page.evaluate(IDB_RECORDS_TEXT)
+    held = page.evaluate(IDB_TEXT)
     assert all(record_id in held for record_id in (erased, withdrawn, *referrals))
+    # Offline meanwhile, the official corrects one of them: the edit waits on the phone.
+    page.context.set_offline(True)
+    page.evaluate("""async ([id, address]) => {
+        const db = await import('/js/db.js');
+        await db.saveEdit('persons', id, { address });
+    }""", [withdrawn, NEW_ADDRESS])
+    assert NEW_ADDRESS in page.evaluate(IDB_TEXT)
 
     desk = api_headers(client, "ltsa.uji")
     for person_id, action in ((erased, "erase"), (withdrawn, "withdraw")):
         answer = client.post(f"/api/persons/{person_id}/{action}", headers=desk)
         assert answer.status_code == 200, answer.get_json()
 
+    page.context.set_offline(False)
     sync_now(page)
     notice = page.locator("#sync-removed")
     expect(notice).to_contain_text("1 data warga dihapus dari HP ini atas permintaan warga.")
@@ -49,6 +76,7 @@ def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server
     expect(page.locator("main")).not_to_contain_text(WITHDRAWN)
     page.goto("/#/rujukan")
     expect(page.locator("main")).not_to_contain_text(WITHDRAWN)
-    held = page.evaluate(IDB_RECORDS_TEXT)
-    for text in (erased, withdrawn, *referrals, ERASED, WITHDRAWN):
+    # Nothing of either is left: not the records, nor the edit the server refused.
+    held = page.evaluate(IDB_TEXT)
+    for text in (erased, withdrawn, *referrals, ERASED, WITHDRAWN, NEW_ADDRESS):
         assert text not in held

@@ -117,11 +117,30 @@ function countRemoved(removed, by) {
   return out;
 }
 
+// After a withdrawal of consent or an erasure nothing about the person may stay: edits of
+// the records, or of new records naming them, still waiting or set aside go too (the server
+// refuses them all, processing_stopped).
+async function dropEditsAbout(s, session, gone) {
+  const about = (e) => gone.has(e.id) || gone.has(e.fields?.person_id)
+    || gone.has(e.fields?.referral_id);
+  const dropped = new Touched();
+  for (const store of [s.outbox, s.refused]) {
+    for (const entry of await done(store.getAll())) {
+      if (!about(entry)) continue;
+      await done(store.delete(entry.mutation_id));
+      dropped.add(entry.entity, entry.id);
+    }
+  }
+  for (const [entity, id] of dropped.values()) await rebuild(s, session, entity, id);
+}
+
 // Records that left the user's scope or every phone (pushed edits of them were answered
 // above): they go with their drafts and conflicts, and the sync screen says how many and why.
 async function applyRemoved(s, session, removed, touched, entities) {
   if (!removed.length) return;
   const ids = new Set(removed.map((r) => r.id));
+  const gone = new Set(removed.filter((r) => PERSON_REASONS.has(r.reason)).map((r) => r.id));
+  if (gone.size) await dropEditsAbout(s, session, gone);
   for (const { entity, id } of removed) {
     // Without the server's copy only edits still waiting to be sent stay (to be refused).
     await rebuild(s, session, entity, id, { server: null, derived: null });
