@@ -5,6 +5,8 @@ village official's phone at its next sync: both persons leave its lists and its 
 import pytest
 from playwright.sync_api import expect
 
+from server.extensions import db
+from server.models import Person
 from tests.browser.ui_helpers import api_headers
 from tests.browser.ui_helpers import api_person
 from tests.browser.ui_helpers import api_referral
@@ -80,3 +82,34 @@ def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server
     held = page.evaluate(IDB_TEXT)
     for text in (erased, withdrawn, *referrals, ERASED, WITHDRAWN, NEW_ADDRESS):
         assert text not in held
+
+
+def test_the_desk_shows_all_data_and_erases_with_a_confirm_step(page, live_server):
+    client = live_server.app.test_client()
+    officer = api_headers(client, "perangkat.uji")
+    person_id = api_person(client, officer, "Casmini Lihat Data", address="Blok Manis")
+    referral_id = api_referral(client, officer, person_id, "Ingin tahu prosedur", "biasa")
+
+    login(page, "ltsa.uji")
+    sync_now(page)
+    page.goto(f"/#/meja/{referral_id}")
+    rights = page.locator("#desk-rights")
+    expect(rights).to_contain_text("Hak warga atas datanya")
+    page.locator("#rights-data").click()
+    expect(page.locator("#title")).to_have_text("Data warga (hak akses)")
+    for heading in ("Data pribadi", "Persetujuan", "Rujukan dan riwayatnya",
+                    "Siapa membaca atau mengubah data ini"):
+        expect(page.locator("main")).to_contain_text(heading)
+    expect(page.locator("#data-person")).to_contain_text("Blok Manis")
+    expect(page.locator("#data-referrals")).to_contain_text("Ingin tahu prosedur")
+    expect(page.locator("#data-print")).to_be_visible()
+
+    page.goto(f"/#/meja/{referral_id}")
+    page.locator("#rights-erase").click()
+    expect(rights).to_contain_text("Angka di laporan tetap sama")
+    page.get_by_role("button", name="Ya, hapus data warga").click()
+    expect(page.locator("#toast")).to_contain_text("Data warga dihapus.")
+    with live_server.app.app_context():
+        person = db.session.get(Person, person_id)
+        assert person.erased_at is not None and person.address == ""
+        db.session.remove()
