@@ -233,6 +233,8 @@ def test_withdrawal_stops_processing_and_leaves_every_phone(client, world, make_
                          ("ltsa", 200), ("admin", 200)):
         response = client.get(f"/api/persons/{siti}", headers=accounts[role].headers)
         assert response.status_code == status, role
+    # No merge may carry the records on.
+    assert db.session.execute(sa.select(PossibleDuplicate.status)).scalar_one() == "closed"
     audit = db.session.execute(sa.select(AuditEntry).where(
         AuditEntry.action == "withdraw")).scalar_one()
     assert audit.entity_id == siti and set(audit.detail) == {"consents"}

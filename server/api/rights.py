@@ -158,7 +158,7 @@ def withdraw_person(person_id):
         persons.check_change(g.user, person)
         withdrawn = withdraw_consents(g.user, person)
         rights.stop_processing(db.session, rights.held(db.session, person),
-                               rights.CONSENT_WITHDRAWN)
+                               rights.CONSENT_WITHDRAWN, g.user.id)
         audit.record("withdraw", "person", person.id, {"consents": withdrawn})
         db.session.commit()
     return _result(person, withdrawn)

@@ -123,20 +123,26 @@ def phone_scopes(held_: Held) -> set[str]:
     return scopes
 
 
-def stop_processing(session, held_: Held, reason: str, now: dt.datetime | None = None) -> bool:
-    """Stop processing the person for good and send their records off every phone; True
-    if it stopped now, False if it had stopped before (the phones were told then)."""
+def stop_processing(session, held_: Held, reason: str, user_id: int | None,
+                    now: dt.datetime | None = None) -> bool:
+    """Stop processing the person for good, close their open possible-duplicate pairs (no
+    merge may carry their records on) and send their records off every phone; True if it
+    stopped now, False if it had stopped before (the phones were told then)."""
     person = held_.person
     if person.processing_stopped_at is not None:
         return False
-    person.processing_stopped_at = now or utcnow()
+    now = now or utcnow()
+    person.processing_stopped_at = now
+    for pair in held_.pairs:
+        if pair.status == "open":
+            pair.status, pair.resolved_at, pair.resolved_by_id = "closed", now, user_id
     sequence.leave(session, [*held_.synced(), *held_.pairs], phone_scopes(held_), reason)
     return True
 
 
 def erase(session, held_: Held, user_id: int | None, now: dt.datetime | None = None) -> None:
-    """Remove the person's personal fields and the free text of their records, the conflict
-    log's entries about them and their open possible-duplicate pairs; keep what the reports
+    """Remove the person's personal fields and the free text of their records and the
+    conflict log's entries about them, and stop processing them; keep what the reports
     count (sex, desa, migration status, the child flag of referrals, and the age on the
     day of registration in place of the birth date).
 
@@ -160,10 +166,7 @@ def erase(session, held_: Held, user_id: int | None, now: dt.datetime | None = N
             setattr(row, name, value)
     for entry in conflicts_about(session, held_.ids()):
         session.delete(entry)
-    for pair in held_.pairs:
-        if pair.status == "open":
-            pair.status, pair.resolved_at, pair.resolved_by_id = "closed", now, user_id
-    stop_processing(session, held_, ERASED, now)
+    stop_processing(session, held_, ERASED, user_id, now)
     person.erased_at = now
 
 
