@@ -444,3 +444,13 @@ def test_a_person_unknown_is_not_found(client, world):
         response = method(f"/api/persons/00000000-0000-4000-8000-000000000000/{action}",
                           headers=world["accounts"]["admin"].headers)
         assert response.status_code == 404, action
+
+
+@pytest.mark.parametrize("action", ["data", "withdraw", "erase"])
+def test_the_desk_reaches_only_the_persons_it_reads(client, world, action):
+    # The twin is in no referral: the LTSA does not read them; an admin does.
+    method = client.get if action == "data" else client.post
+    url = f"/api/persons/{world['twin']}/{action}"
+    assert method(url, headers=world["accounts"]["ltsa"].headers).status_code == 404
+    assert db.session.get(Person, world["twin"]).processing_stopped_at is None
+    assert method(url, headers=world["accounts"]["admin"].headers).status_code == 200
