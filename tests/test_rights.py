@@ -40,6 +40,7 @@ SECRETS = {
     "address": "Blok Pahing Rahasia", "guardian": "Wali Rahasia", "agency": "PT Agen Rahasia",
     "reason": "Paspor ditahan agen rahasia", "note": "Catatan desk rahasia",
     "village_note": "Catatan desa rahasia", "outcome": "Hasil rahasia", "lost": "Blok Lama",
+    "deleted_agency": "PT Agen Terhapus Rahasia",
 }
 PERSON = {"name": SECRETS["name"], "sex": "P", "birth_date": "1990-01-01", "nik": NIK,
           "phone": PHONE, "desa_code": DESA_A, "address": SECRETS["address"],
@@ -109,8 +110,13 @@ def world(client, make_account):
                                  losing_value=SECRETS["lost"], change_seq=0))
     db.session.commit()
     phones = {role: Phone(client, account) for role, account in members.items()}
+    # A plan deleted on the member's phone: its tombstone keeps the values it had.
+    deleted = phones["community"].new("migration_plans", {
+        "person_id": siti, "destination_country": "HK", "agency_name": SECRETS["deleted_agency"]})
+    phones["community"].edit("migration_plans", deleted, {}, op="delete")
     for phone in phones.values():
         phone.sync_all()
+    assert not phones["community"].set_aside
     return {"accounts": members, "phones": phones, "siti": siti, "child": child,
             "referral": referral, "child_referral": child_referral, "twin": twin}
 
@@ -139,7 +145,8 @@ def test_access_gives_everything_held_about_the_person_and_is_audited(client, wo
     assert data["person"]["id"] == world["siti"] and data["person"]["nik"] == NIK
     assert {c["id"] for c in data["consents"]} == ids["consents"]
     assert {p["id"] for p in data["migration_plans"]} == ids["migration_plans"]
-    assert [p["agency_name"] for p in data["migration_plans"]] == [SECRETS["agency"]]
+    assert {p["agency_name"] for p in data["migration_plans"]} == {SECRETS["agency"],
+                                                                  SECRETS["deleted_agency"]}
     assert {r["id"] for r in data["referrals"]} == ids["referrals"]
     events = {e["id"] for r in data["referrals"] for e in r["events"]}
     assert events == ids["referral_events"] and len(events) == 4

@@ -72,10 +72,11 @@ class Held:
 
 
 def held(session, person: Person) -> Held:
-    """What is held about `person`, whoever recorded it (tombstones left out)."""
+    """What is held about `person`, whoever recorded it; deleted records too (phones keep
+    their tombstones with the values, and an erasure must reach them)."""
     def rows(model, column, value):
         return list(session.execute(
-            sa.select(model).where(column == value, model.deleted_hlc.is_(None))
+            sa.select(model).where(column == value)
             .order_by(model.created_at, model.id)).scalars())
 
     out = Held(person=person, consents=rows(Consent, Consent.person_id, person.id),
