@@ -22,6 +22,7 @@ from . import audit
 from .accounts import create_user
 from .auth import revoke_all_devices
 from .cli_keys import rotate_keys_command
+from .cli_rights import purge_command
 from .demo import load_demo
 from .enums import ROLES
 from .errors import ApiError
@@ -48,7 +49,8 @@ FIELD_OPTIONS = {
 def register(app: Flask) -> None:
     """Add the commands to the app's CLI."""
     for command in (init_command, create_user_command, revoke_devices_command, demo_command,
-                    vapid_keys_command, push_worker_command, rotate_keys_command):
+                    vapid_keys_command, push_worker_command, rotate_keys_command,
+                    purge_command):
         app.cli.add_command(command)
 
 

@@ -121,4 +121,8 @@ def load(instance_path: str) -> dict:
         "PUSH_MAX_ATTEMPTS": _int("PUSH_MAX_ATTEMPTS", 6),
         "PUSH_RETRY_SECONDS": _int("PUSH_RETRY_SECONDS", 30),
         "PUSH_LEASE_SECONDS": _int("PUSH_LEASE_SECONDS", 120),
+        # UU PDP Pasal 42-44 sets no period: closed records unchanged this long, and
+        # archived persons or those whose consent was withdrawn this long ago, are erased
+        # by `flask purge`; the consent notice states it.
+        "RETENTION_MONTHS": _int("RETENTION_MONTHS", 60),
     }

@@ -36,6 +36,10 @@ CODES = {
     "transition_not_allowed": (409, "Status rujukan tidak dapat berubah seperti ini.",
                                "The referral cannot change its status this way."),
     "archived": (409, "Warga ini sudah diarsipkan.", "This person is archived."),
+    "processing_stopped": (409, "Data warga ini tidak diproses lagi: persetujuannya ditarik "
+                                "atau datanya dihapus.",
+                           "This person's data is no longer processed: consent was withdrawn "
+                           "or the data erased."),
     "client_mismatch": (409, "client_id ini milik akun lain; keluar lalu masuk lagi.",
                         "This client_id belongs to another account; log out and in again."),
     "too_large": (413, "Data terlalu besar", "Request too large"),

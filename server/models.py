@@ -214,6 +214,16 @@ class Person(SyncedRecord, db.Model):
     # Set by a merge of possible duplicates: the person kept, who now holds this one's
     # referrals, consents and plans (this one is archived). Derived: never from a client.
     merged_into_id: so.Mapped[str | None] = so.mapped_column(sa.ForeignKey("persons.id"))
+    # The person withdrew consent or was erased (UU PDP Pasal 40-44): processing stops, and
+    # the person with their records leaves every phone; only the LTSA desk and admins read
+    # them on the server. Derived: never from a client (server/domain/rights.py).
+    processing_stopped_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime,
+                                                                            index=True)
+    # Personal fields removed; what the reports count is kept.
+    erased_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    # The age on the day of registration, kept when an erasure removes the birth date, so
+    # the reports count a child as before.
+    registration_age: so.Mapped[int | None] = so.mapped_column()
 
     def age_on(self, day: dt.date) -> int | None:
         """Age in whole years on the given day, or None without a birth date."""
@@ -499,8 +509,9 @@ class PushOutboxEntry(db.Model):
 
 class SyncExit(db.Model):
     """A record that left a scope (a desa, an organisation) by a change of the record or of
-    the record it is read through: the pull tells the phones of that scope to drop it,
-    unless the user can still read it (docs/sync-protocol.md §12)."""
+    the record it is read through, or that leaves every phone (a withdrawal of consent, an
+    erasure): the pull tells the phones of that scope to drop it, unless the user can still
+    read it (docs/sync-protocol.md §12)."""
 
     __tablename__ = "sync_exits"
 
@@ -509,7 +520,11 @@ class SyncExit(db.Model):
     # The table of the record (the pull names it by its entity).
     entity: so.Mapped[str] = so.mapped_column(sa.String(40))
     record_id: so.Mapped[str] = so.mapped_column(sa.String(36))
-    # The former scope: "desa:<code>", "group:<id>" or "organisation:<id>".
+    # The former scope: "desa:<code>", "group:<id>", "organisation:<id>", or "role:<role>"
+    # (the LTSA desk and admins, who read every referral).
     scope: so.Mapped[str] = so.mapped_column(sa.String(60))
+    # Why the phones drop it: scope_left, consent_withdrawn or erased.
+    reason: so.Mapped[str] = so.mapped_column(sa.String(20), default="scope_left",
+                                              server_default="scope_left")
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)

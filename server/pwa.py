@@ -33,11 +33,13 @@ DEFAULT_CATALOG = "i18n/id.json"
 # from then on.
 ROLE_ONLY = {"js/chart.js", "js/views/visits.js", "js/views/register.js", "js/views/refer.js",
              "js/views/inbox.js", "js/views/desk-referral.js"}
-# The screens that work only online (notifications, reports, admin), what only they use and
-# the menu's links to them: cached when first opened, not fetched by every phone at install.
+# The screens that work only online (notifications, reports, admin, a person's data), what
+# only they use and the menu's links to them: cached when first opened, not fetched by every
+# phone at install.
 ONLINE_ONLY = frozenset({
     "js/download.js", "js/push.js", "js/admin-forms.js", "js/online.js", "js/ops.js",
-    "js/views/notifications.js", "js/views/reports.js", "js/views/admin.js"})
+    "js/views/notifications.js", "js/views/reports.js", "js/views/admin.js",
+    "js/views/person-data.js"})
 # The PIN lock and the erasing of this phone's data: loaded by a phone that has a PIN (every
 # start, through the worker, which keeps them for offline use) or is told it was revoked
 # (online then); most phones never need them.

@@ -22,6 +22,15 @@ from .models import User
 
 _FALSE = sa.false()
 _TRUE = sa.true()
+# Who still reads, on the server only, a person whose processing stopped (consent withdrawn,
+# data erased) and their records: the law may require keeping them until the retention
+# period ends (UU PDP Pasal 40-44). No one else reads them, and no phone holds them.
+KEEPERS = ("admin", "ltsa")
+
+
+def stopped_persons():
+    """The ids of persons whose processing stopped."""
+    return sa.select(Person.id).where(Person.processing_stopped_at.is_not(None))
 
 
 def visits_readable(user: User):
@@ -43,15 +52,17 @@ def visits_readable(user: User):
 def referrals_readable(user: User):
     """Officers see their desa's referrals, community members their own, LTSA all,
     partners those forwarded to their organisation."""
-    if user.role in ("admin", "ltsa"):
+    if user.role in KEEPERS:
         return _TRUE
     if user.role == "officer":
-        return Referral.desa_code == user.desa_code
-    if user.role == "community":
-        return Referral.created_by_id == user.id
-    if user.role == "partner" and user.organisation_id is not None:
-        return Referral.assigned_organisation_id == user.organisation_id
-    return _FALSE
+        clause = Referral.desa_code == user.desa_code
+    elif user.role == "community":
+        clause = Referral.created_by_id == user.id
+    elif user.role == "partner" and user.organisation_id is not None:
+        clause = Referral.assigned_organisation_id == user.organisation_id
+    else:
+        return _FALSE
+    return sa.and_(clause, Referral.person_id.not_in(stopped_persons()))
 
 
 def referral_events_readable(user: User):
@@ -67,19 +78,23 @@ def referral_events_readable(user: User):
 
 def persons_readable(user: User):
     """Officers see their desa's persons, community members those they registered;
-    LTSA and partners see the persons in the referrals they see."""
+    LTSA and partners see the persons in the referrals they see. A person whose processing
+    stopped only the KEEPERS see."""
     if user.role == "admin":
         return _TRUE
     if user.role == "officer":
-        return Person.desa_code == user.desa_code
-    if user.role == "community":
-        return Person.created_by_id == user.id
-    if user.role in ("ltsa", "partner"):
-        ref = sa.select(Referral.id).where(
+        clause = Person.desa_code == user.desa_code
+    elif user.role == "community":
+        clause = Person.created_by_id == user.id
+    elif user.role in ("ltsa", "partner"):
+        clause = sa.select(Referral.id).where(
             Referral.person_id == Person.id, referrals_readable(user)
-        )
-        return ref.exists()
-    return _FALSE
+        ).exists()
+    else:
+        return _FALSE
+    if user.role in KEEPERS:
+        return clause
+    return sa.and_(clause, Person.processing_stopped_at.is_(None))
 
 
 def community_groups_readable(user: User):
@@ -91,7 +106,21 @@ def community_groups_readable(user: User):
 
 
 def _child_of_person(model, user: User):
+    # Through persons_readable: a stopped person's consents and plans go with the person.
     return model.person_id.in_(sa.select(Person.id).where(persons_readable(user)))
+
+
+def on_phones(model):
+    """The rows of `model` that phones may hold, whoever the user: none of a person whose
+    processing stopped (the KEEPERS read those on the server only)."""
+    if model is Person:
+        return Person.processing_stopped_at.is_(None)
+    if model is ReferralEvent:
+        return ReferralEvent.referral_id.not_in(
+            sa.select(Referral.id).where(Referral.person_id.in_(stopped_persons())))
+    if hasattr(model, "person_id"):
+        return model.person_id.not_in(stopped_persons())
+    return _TRUE
 
 
 READABLE = {

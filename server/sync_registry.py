@@ -186,6 +186,8 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
         prepare=prepare, after_write=after_write, derived=derived,
         screen=_guard(screened) if screen else None,
         disclose=lambda user, row, change: disclosure.change(user, name, row, change),
+        # No phone holds the records of a person whose processing stopped.
+        on_phones=lambda user: scopes.on_phones(model),
     )
 
 
@@ -335,6 +337,17 @@ def disclosed_conflict(user, row: ConflictEntry, dumped: dict) -> dict:
     spec = get_registry().get(row.entity)
     record = db.session.get(spec.model, row.record_id) if spec is not None else None
     return disclosure.conflict(user, row.entity, row.field, record, dumped)
+def conflicts_on_phones(registry):
+    """Conflicts go to the phones that hold their record."""
+
+    def on_phones(user: User):
+        # Named by the records phones may not hold: few, where those they hold are many.
+        held_off = [sa.and_(ConflictEntry.entity == name, ConflictEntry.record_id.in_(
+            sa.select(spec.model.id).where(sa.not_(spec.on_phones(user)))))
+            for name, spec in registry.items() if spec.on_phones is not None]
+        return sa.not_(sa.or_(*held_off))
+
+    return on_phones
 
 
 def conflict_spec(registry) -> engine.EntitySpec:
@@ -345,6 +358,7 @@ def conflict_spec(registry) -> engine.EntitySpec:
         readable=conflicts_readable(registry), authorize=lambda *a: None,
         disclose=lambda user, row, change: dict(
             change, record=disclosed_conflict(user, row, change["record"])),
+        on_phones=conflicts_on_phones(registry),
     )
 
 
@@ -360,4 +374,7 @@ def pull_only_specs() -> tuple[engine.EntitySpec, ...]:
         name="possible_duplicates", model=PossibleDuplicate, kind={"pull_only": True},
         load=lambda values, partial: values, dump=duplicate_dump,
         readable=duplicates.readable, authorize=lambda *a: None,
+        on_phones=lambda user: sa.and_(
+            PossibleDuplicate.person_id.not_in(scopes.stopped_persons()),
+            PossibleDuplicate.other_person_id.not_in(scopes.stopped_persons())),
     ),)

@@ -84,6 +84,10 @@ class EntitySpec:
     # What one user receives of a pulled change (user, row, change -> change): fields
     # masked or withheld for their role. The merge and the server keep the full values.
     disclose: Callable[[Any, Any, dict], dict] | None = None
+    # Of the readable rows, those phones may hold (user -> WHERE clause; None: all): the
+    # pull sends no others, and removes them from phones that hold them (§12). A server
+    # user may read more than their phone holds (a person whose processing stopped).
+    on_phones: Callable[[Any], Any] | None = None
 
 
 @dataclass
@@ -612,7 +616,7 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     candidates: list[tuple[int, EntitySpec, Any]] = []
     for spec in specs:
         model = spec.model
-        readable = spec.readable(user)
+        readable = phone_readable(spec, user)
         if by_seq:
             # likelihood(X, p) is X; p is what the planner assumes.
             readable = sa.func.likelihood(readable, sa.literal_column("0.9375"))
@@ -634,14 +638,27 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
         snapshot = None
     removed = []
     if cursor > 0 and exit_model is not None:
-        removed = removals(session, registry, user, exit_model, cursor, new_cursor)
+        removed = removals(session, registry, user, exit_model, cursor, new_cursor,
+                           also=pull_only)
     return PullResult(changes, new_cursor, more, snapshot=snapshot, removed=removed)
+
+
+def phone_readable(spec: EntitySpec, user):
+    """The WHERE clause of the rows of `spec` that the user's phone holds."""
+    readable = spec.readable(user)
+    if spec.on_phones is not None:
+        readable = sa.and_(readable, spec.on_phones(user))
+    return readable
+
+
+# The roles that read every referral, whose phones are told of an exit by their role.
+ROLE_SCOPES = ("ltsa", "admin")
 
 
 def exit_scopes(user) -> list[str]:
     """The scopes whose exits concern a user: their desa, their organisation, their
-    community group."""
-    scopes = []
+    community group, and for the LTSA desk and admins their role."""
+    scopes = [f"role:{user.role}"] if user.role in ROLE_SCOPES else []
     if user.desa_code:
         scopes.append(f"desa:{user.desa_code}")
     if user.organisation_id is not None:
@@ -652,31 +669,37 @@ def exit_scopes(user) -> list[str]:
 
 
 def removals(session, registry: dict[str, EntitySpec], user, exit_model, after: int,
-             upto: int) -> list[dict]:
-    """The records that left the user's scope in (after, upto] and that the user can no
-    longer read: the phone drops them (docs/sync-protocol.md §12)."""
+             upto: int, also: tuple[EntitySpec, ...] = ()) -> list[dict]:
+    """The records that left the user's scope in (after, upto], or every phone, and that
+    the user's phone can no longer hold: the phone drops them, told why by the reason of
+    the first such exit (docs/sync-protocol.md §12)."""
     scopes = exit_scopes(user)
     if not scopes:
         return []
     exits = session.execute(
-        sa.select(exit_model.entity, exit_model.record_id)
+        sa.select(exit_model.entity, exit_model.record_id, exit_model.reason)
         .where(exit_model.change_seq > after, exit_model.change_seq <= upto,
                exit_model.scope.in_(scopes))
-        .order_by(exit_model.change_seq)
+        .order_by(exit_model.change_seq, exit_model.id)
     ).all()
-    by_table = {spec.model.__tablename__: spec for spec in registry.values()}
-    wanted: dict[str, list[str]] = {}
-    for table, record_id in exits:
-        if table in by_table and record_id not in wanted.get(table, []):
-            wanted.setdefault(table, []).append(record_id)
+    by_table = {spec.model.__tablename__: spec for spec in (*registry.values(), *also)}
+    # Per table, each record once (dicts keep the order of the first exit).
+    wanted: dict[str, dict[str, str]] = {}
+    for table, record_id, reason in exits:
+        if table in by_table:
+            wanted.setdefault(table, {}).setdefault(record_id, reason)
     removed = []
-    for table, ids in wanted.items():
+    for table, reasons in wanted.items():
         spec = by_table[table]
-        still = set(session.execute(
-            sa.select(spec.model.id).where(spec.model.id.in_(ids), spec.readable(user))
-        ).scalars())
-        removed.extend({"entity": spec.name, "id": record_id, "reason": "scope_left"}
-                       for record_id in ids if record_id not in still)
+        ids = list(reasons)
+        still: set[str] = set()
+        for start in range(0, len(ids), 500):
+            still.update(session.execute(
+                sa.select(spec.model.id).where(spec.model.id.in_(ids[start:start + 500]),
+                                               phone_readable(spec, user))
+            ).scalars())
+        removed.extend({"entity": spec.name, "id": record_id, "reason": reason}
+                       for record_id, reason in reasons.items() if record_id not in still)
     return removed
 
 

@@ -165,6 +165,18 @@ def _record_exits(session) -> None:
             touch(related)
 
 
+def leave(session, rows, scopes, reason: str) -> None:
+    """Record that `rows` leave the phones of each of `scopes` for `reason` (a withdrawal of
+    consent, an erasure), numbered in this transaction like any exit: a phone whose cursor
+    is behind it is told at its next pull (§12). `rows` may be of pull-only tables too."""
+    if _exit_model is None:
+        raise RuntimeError("sync exits are not installed")
+    for row in rows:
+        for scope in sorted(set(scopes)):
+            session.add(_exit_model(entity=row.__tablename__, record_id=row.id, scope=scope,
+                                    reason=reason))
+
+
 def scope_exits(session, row) -> list:
     """The row and the synced rows read through it, which leave a scope with it: the rows
     that point to it (a person's consents and plans; a referral's events), the row it

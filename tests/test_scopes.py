@@ -55,8 +55,9 @@ TABLE = {
     "community_other_group": [
         (H, 404, 403, 404), (H, 404, 201, 404), ABSENT, ABSENT,
         (H, 404, 404, 404), (404, NA, 404, NA)],
+    # The desk corrects a person and withdraws a consent at the person's request (UU PDP).
     "ltsa": [
-        (H, 404, 403, 404), (S, 200, 403, 403), (S, 200, 403, 403), (S, 200, 403, 403),
+        (H, 404, 403, 404), (S, 200, 403, 200), (S, 200, 403, 200), (S, 200, 403, 403),
         (S, 200, 403, 200), (S, NA, 201, NA)],
     "partner_forwarded": [
         (H, 404, 403, 404), (S, 200, 403, 403), (S, 200, 403, 403), (S, 200, 403, 403),

@@ -22,6 +22,7 @@ const ROUTES = [
   [/^\/warga\/baru$/, 'register', 'register'],
   [/^\/warga\/([\w-]{36})$/, 'persons', 'detail'],
   [/^\/warga\/([\w-]{36})\/ubah$/, 'register', 'edit'],
+  [/^\/warga\/([\w-]{36})\/data$/, 'person-data', 'render'],
   [/^\/rujuk\/([\w-]{36})$/, 'refer', 'render'],
   [/^\/rujukan$/, 'referrals', 'list'],
   [/^\/rujukan\/([\w-]{36})$/, 'referrals', 'detail'],

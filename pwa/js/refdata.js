@@ -9,14 +9,19 @@ const SOURCES = {
   regions: '/api/regions',
   groups: '/api/community-groups',
   organisations: '/api/organisations',
+  // Not a list: what the consent notice states (how long records are kept).
+  privacy: '/api/privacy',
 };
+// The server's default, until its own value is on the phone.
+const RETENTION_MONTHS = 60;
 
 /** Fetch every reference list into meta; a list that fails keeps its cached copy. */
 export async function refreshReference(token, only = Object.keys(SOURCES)) {
   await Promise.all(
     only.map(async (name) => {
       try {
-        const { items } = await request('GET', SOURCES[name], null, token);
+        const answer = await request('GET', SOURCES[name], null, token);
+        const items = answer.items ?? answer;
         const slim =
           name === 'regions'
             ? items.map((r) => ({
@@ -46,6 +51,12 @@ export async function reference(name) {
     items = cache[name];
   }
   return (cache[name] = items || []);
+}
+
+/** How many months records are kept, as the server is set (the consent notice says it). */
+export async function retentionMonths() {
+  const privacy = await reference('privacy');
+  return privacy?.retention_months || RETENTION_MONTHS;
 }
 
 let byCode;

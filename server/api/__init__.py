@@ -16,6 +16,7 @@ from . import push  # noqa: E402,F401
 from . import referrals  # noqa: E402,F401
 from . import regions  # noqa: E402,F401
 from . import reports  # noqa: E402,F401
+from . import rights  # noqa: E402,F401
 from . import sync  # noqa: E402,F401
 from . import visits  # noqa: E402,F401
 from .util import check_request_text  # noqa: E402

@@ -70,8 +70,12 @@ def check_guardian(person: Person, guardian_name: str | None) -> None:
 
 def authorize(user, row: Consent | None, values: dict) -> None:
     """Whoever may change the person records a consent (not for an archived person) and
-    withdraws it (also for an archived one); an active consent of a child names the guardian."""
-    person = persons.check_child_write(user, row, values, archived_ok=row is not None)
+    withdraws it (also for an archived one); the LTSA desk withdraws one at the person's
+    request (UU PDP Pasal 40); an active consent of a child names the guardian."""
+    withdrawal = (row is not None and values.get("withdrawn_at") is not None
+                  and changed_fields(row, values) <= {"withdrawn_at"})
+    person = persons.check_child_write(user, row, values, archived_ok=row is not None,
+                                       desk_ok=withdrawal)
     if values.get("withdrawn_at") is None:
         check_guardian(person, values.get("guardian_name"))
 

@@ -84,7 +84,9 @@ def same_nik(nik: str):
 
 
 def _active(person: Person | None) -> bool:
-    return person is not None and person.archived_at is None and person.deleted_hlc is None
+    # A person whose processing stopped is compared with no one any more.
+    return (person is not None and person.archived_at is None and person.deleted_hlc is None
+            and person.processing_stopped_at is None)
 
 
 def pair_id(person_id: str, other_id: str) -> str:
@@ -138,6 +140,7 @@ def flag(session, user, person: Person, is_new: bool = False) -> None:
         alike = sa.or_(alike, Person.nik_hash == person.nik_hash)
     candidates = session.execute(sa.select(Person).where(
         Person.id != person.id, Person.archived_at.is_(None), Person.deleted_hlc.is_(None),
+        Person.processing_stopped_at.is_(None),
         alike)).scalars()
     for other in candidates:
         match = match_of(person, other)
@@ -188,6 +191,8 @@ def check_may_resolve(user, pair: PossibleDuplicate, persons: list[Person]) -> N
             scopes.check_desa_write(user, person.desa_code)
         if person.archived_at is not None:
             raise Refused("archived")
+        if person.processing_stopped_at is not None:
+            raise Refused("processing_stopped")
 
 
 @contextmanager

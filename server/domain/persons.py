@@ -19,6 +19,24 @@ def archived() -> Refused:
     return Refused("archived", "Warga ini sudah diarsipkan.", "This person is archived.")
 
 
+def stopped() -> Refused:
+    return Refused("processing_stopped")
+
+
+def check_processing(person: Person) -> None:
+    """Nothing more is done with a person whose processing stopped (consent withdrawn,
+    data erased: UU PDP Pasal 40-44): no edit, no new consent, plan or referral."""
+    if person.processing_stopped_at is not None:
+        raise stopped()
+
+
+def check_change(user, person: Person) -> None:
+    """The village side changes the persons of its scope (scopes.check_person_write); the
+    LTSA desk corrects the persons it reads, at the person's request (UU PDP Pasal 34)."""
+    if user.role != "ltsa":
+        scopes.check_person_write(user, person.desa_code, person)
+
+
 def active_consents(person: Person) -> list[Consent]:
     return list(db.session.execute(
         sa.select(Consent).where(Consent.person_id == person.id, Consent.withdrawn_at.is_(None),
@@ -30,7 +48,8 @@ def writable(user, person_id: str) -> Person:
     """A person the user may read (else not_found) and change (else forbidden), not
     archived (else archived)."""
     person = scopes.get_readable(user, Person, person_id)
-    scopes.check_person_write(user, person.desa_code, person)
+    check_change(user, person)
+    check_processing(person)
     if person.archived_at is not None:
         raise archived()
     return person
@@ -38,9 +57,13 @@ def writable(user, person_id: str) -> Person:
 
 def authorize(user, row: Person | None, values: dict) -> None:
     """Officers register and change persons of their desa, community members those they
-    registered, always on the basis of consent; a move to another desa must be allowed in
-    the old one too; an archived person is no longer changed."""
-    scopes.check_person_write(user, values["desa_code"], row)
+    registered, always on the basis of consent; the LTSA desk corrects the persons it reads;
+    a move to another desa must be allowed in the old one too; an archived person, or one
+    whose processing stopped, is no longer changed."""
+    if row is not None:
+        check_processing(row)
+    if row is None or user.role != "ltsa":
+        scopes.check_person_write(user, values["desa_code"], row)
     if row is not None and row.desa_code != values["desa_code"] and user.role != "admin":
         # Moving a person to another desa is an admin's correction, not a phone's.
         scopes.check_desa_write(user, row.desa_code)
@@ -81,14 +104,18 @@ def after_write(session, user, row: Person, is_new: bool) -> None:
     duplicates.flag(session, user, row, is_new)
 
 
-def check_child_write(user, row, values: dict, *, archived_ok: bool = False) -> Person:
-    """A consent or a migration plan is written by whoever may change its person, and
-    stays with that person; returns the person."""
+def check_child_write(user, row, values: dict, *, archived_ok: bool = False,
+                      desk_ok: bool = False) -> Person:
+    """A consent or a migration plan is written by whoever may change its person (with
+    `desk_ok`, also by the LTSA desk), and stays with that person, whose processing has
+    not stopped; returns the person."""
     person = scopes.get_readable(user, Person, values["person_id"])
     if row is not None and row.person_id != values["person_id"]:
         raise invalid("person_id", "Tidak dapat dipindah ke warga lain.",
                       "Cannot move to another person.")
-    scopes.check_person_write(user, person.desa_code, person)
+    if not (desk_ok and user.role == "ltsa"):
+        scopes.check_person_write(user, person.desa_code, person)
+    check_processing(person)
     if person.archived_at is not None and not archived_ok:
         raise archived()
     return person

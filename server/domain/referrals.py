@@ -93,6 +93,7 @@ def check_can_refer(user, person: Person) -> None:
     """The sender may change the person, who is not archived and, where the lawful basis
     is consent, has consented to a referral."""
     scopes.check_referral_create(user, person)
+    persons.check_processing(person)
     if person.archived_at is not None:
         raise persons.archived()
     consents.check_purpose(person, consents.REFERRAL_PURPOSE)
@@ -129,6 +130,7 @@ def authorize(user, row: Referral | None, values: dict) -> None:
     if row is None:
         check_can_refer(user, person)
         return
+    persons.check_processing(person)
     if row.person_id != values["person_id"]:
         raise invalid("person_id", "Tidak dapat dipindah ke warga lain.",
                       "Cannot move to another person.")
@@ -206,6 +208,7 @@ def authorize_event(user, row, values: dict) -> None:
     is kept in the history and flagged, not applied (sync.referral_status). A forward to a
     partner needs the person's consent to it, like the referral itself."""
     referral = scopes.get_readable(user, Referral, values["referral_id"])
+    persons.check_processing(referral.person)
     check_organisation(values.get("organisation_id"))
     if values.get("kind") == "status" and values.get("status") == "dirujuk_lanjut":
         consents.check_purpose(referral.person, consents.PARTNER_PURPOSE)

@@ -404,10 +404,15 @@ def _first_clock(clocks: dict | None, fallback: dt.datetime) -> dt.date:
     return _aware(fallback).astimezone(WIB).date()
 
 
+def registration_day(clocks: dict | None, created_at: dt.datetime) -> dt.date:
+    """The WIB day a person was registered, as the reports count it."""
+    return _first_clock(clocks, created_at)
+
+
 def persons_table(period: Period, by: str, desa: set[str] | None, regions: Regions) -> dict:
     rows_db = db.session.execute(
         sa.select(Person.desa_code, Person.sex, Person.birth_date, Person.field_clocks,
-                  Person.created_at)
+                  Person.created_at, Person.registration_age)
         .where(Person.merged_into_id.is_(None), Person.deleted_hlc.is_(None),
                Person.created_at >= period.start_utc - _ARRIVAL_SLACK,
                _in_scope(Person.desa_code, desa))
@@ -420,7 +425,8 @@ def persons_table(period: Period, by: str, desa: set[str] | None, regions: Regio
         cell = counts[(_month(day), regions.area_key(r.desa_code, by))]
         if r.sex in SEX_KEYS:
             cell[SEX_KEYS[r.sex]] += 1
-        age = age_on(r.birth_date, day)
+        # An erased person's birth date is gone; their age at registration was kept.
+        age = age_on(r.birth_date, day) if r.birth_date is not None else r.registration_age
         if age is not None and age < ADULT_AGE:
             cell["children"] += 1
         cell["total"] += 1

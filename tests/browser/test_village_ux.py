@@ -192,8 +192,9 @@ def test_consent_withdrawal_and_deletion_request_have_their_buttons(page, live_s
 
     page.goto(f"/#/warga/{person}")
     page.get_by_role("button", name="Minta hapus data").click()
-    # The request says plainly that nothing is erased yet, and what happens instead.
-    expect(page.get_by_text("belum bisa menghapus data warga")).to_be_visible()
+    # The request says plainly that the phone erases nothing (the LTSA does, on the server),
+    # and what happens instead.
+    expect(page.get_by_text("dihapus oleh LTSA di server")).to_be_visible()
     page.get_by_role("button", name="Ya, catat permintaan hapus").click()
     expect(page.get_by_text("Data ini belum terhapus dari server")).to_be_visible()
     expect(page.get_by_role("link", name="Rujuk ke LTSA")).to_have_count(0)

@@ -119,11 +119,44 @@ async function applyChanges(s, session, changes, touched, entities) {
   return seen;
 }
 
-// Records that left the user's scope (pushed edits of them were answered above): they go
-// with their drafts and conflicts, and the sync screen says how many and why.
+// Why records left, counted as the sync screen says it: after a withdrawal of consent or an
+// erasure the persons (their records go with them), after a move every record. An unknown
+// reason counts as scope_left (docs/sync-protocol.md §12).
+const PERSON_REASONS = new Set(['consent_withdrawn', 'erased']);
+function countRemoved(removed, by) {
+  const out = { ...by };
+  for (const { entity, reason } of removed) {
+    const why = PERSON_REASONS.has(reason) ? reason : 'scope_left';
+    if (why !== 'scope_left' && entity !== 'persons') continue;
+    out[why] = (out[why] || 0) + 1;
+  }
+  return out;
+}
+
+// After a withdrawal of consent or an erasure nothing about the person may stay: edits of
+// the records, or of new records naming them, still waiting or set aside go too (the server
+// refuses them all, processing_stopped).
+async function dropEditsAbout(s, session, gone) {
+  const about = (e) => gone.has(e.id) || gone.has(e.fields?.person_id)
+    || gone.has(e.fields?.referral_id);
+  const dropped = new Touched();
+  for (const store of [s.outbox, s.refused]) {
+    for (const entry of await done(store.getAll())) {
+      if (!about(entry)) continue;
+      await done(store.delete(entry.mutation_id));
+      dropped.add(entry.entity, entry.id);
+    }
+  }
+  for (const [entity, id] of dropped.values()) await rebuild(s, session, entity, id);
+}
+
+// Records that left the user's scope or every phone (pushed edits of them were answered
+// above): they go with their drafts and conflicts, and the sync screen says how many and why.
 async function applyRemoved(s, session, removed, touched, entities) {
   if (!removed.length) return;
   const ids = new Set(removed.map((r) => r.id));
+  const gone = new Set(removed.filter((r) => PERSON_REASONS.has(r.reason)).map((r) => r.id));
+  if (gone.size) await dropEditsAbout(s, session, gone);
   for (const { entity, id } of removed) {
     // Without the server's copy only edits still waiting to be sent stay (to be refused).
     await rebuild(s, session, entity, id, { server: null, derived: null });
@@ -139,6 +172,7 @@ async function applyRemoved(s, session, removed, touched, entities) {
   const before = (await done(s.meta.get('removed'))) || { n: 0 };
   await done(s.meta.put({
     n: before.n + removed.length, reason: removed[0].reason, at: new Date().toISOString(),
+    by: countRemoved(removed, before.by || (before.n ? { scope_left: before.n } : {})),
   }, 'removed'));
   entities.add('conflicts');
 }

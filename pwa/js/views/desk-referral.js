@@ -6,7 +6,7 @@
 import { listRecords, getRecord, saveEdit } from '../db.js';
 import { t, label, formatTime, todayWIB, countryName } from '../i18n.js';
 import { ageOn } from '../validate.js';
-import { h, setTitle, field, button, toast, newId, notice, onData } from '../ui.js';
+import { h, setTitle, field, button, toast, newId, notice, onData, go } from '../ui.js';
 import { regionIndex, desaName, reference } from '../refdata.js';
 import { facts } from '../components/detail.js';
 import {
@@ -17,6 +17,8 @@ import {
 } from '../components/referral.js';
 import { urgencyTag, childBadge } from '../components/marks.js';
 import { markSeen } from '../referral-seen.js';
+import { deskRights } from '../components/rights.js';
+import { syncNow } from '../sync-client.js';
 
 const kv = (key, value, id) => factWithId(t(key), value, id);
 
@@ -271,6 +273,11 @@ export async function render(main, { params: [id], session }) {
   const role = session.user.role;
   const box = h('div');
   main.append(box);
+  // After a withdrawal or an erasure the person and this referral leave the phone.
+  const leave = async () => {
+    go('/meja');
+    await syncNow().catch(() => null);
+  };
   const draw = async () => {
     const d = await load(id, role);
     if (!d) {
@@ -280,7 +287,7 @@ export async function render(main, { params: [id], session }) {
     await markSeen(d.r, d.events);
     box.replaceChildren(summaryCard(d), actionsCard(d, role, draw), whereItWent(d.r, d.events),
       personCard(d, role), consentCard(d.consents), planCard(d.plans), historyCard(d),
-      noteCard(d, draw));
+      noteCard(d, draw), deskRights(d.person, session, leave));
   };
   await draw();
   // A sync in the background must not wipe an action or a note being written: the page is

@@ -7,10 +7,10 @@ import { syncNow } from '../sync-client.js';
 import { t, label, formatDate, formatTime, serverText, countryName } from '../i18n.js';
 import { ageOn, maskNik } from '../validate.js';
 import { regionIndex, desaName } from '../refdata.js';
-import { h, setTitle, actions, notice, onData, button, toast } from '../ui.js';
+import { h, setTitle, actions, notice, onData, button, toast, go } from '../ui.js';
 import { pagedList, itemLink } from '../components/list.js';
 import { card, fact, facts } from '../components/detail.js';
-import { mayChangePerson, withdrawConsent, requestErasure, archivedNotice }
+import { mayChangePerson, withdrawConsent, requestErasure, archivedNotice, deskRights }
   from '../components/rights.js';
 import { sentMark, refusalNotice, referralStatus, childBadge } from '../components/marks.js';
 
@@ -248,7 +248,9 @@ async function drawPerson(box, id, session) {
     consents.map((c) => consentCard(c, may)),
     plans.slice(0, 1).map(planCard),
     referralsCard(referrals),
-    may && requestErasure(p, consents),
+    may && session.user.role !== 'admin' && requestErasure(p, consents),
+    // Admins serve the person's rights online, as the LTSA desk does.
+    deskRights(p, session, () => { go('/warga'); syncNow().catch(() => null); }),
     // An archived person is no longer changed or referred (the server refuses both).
     may && !p.archived_at && actions(
       h('a', { href: `#/warga/${id}/ubah`, class: 'btn secondary', text: t('person.edit') }),

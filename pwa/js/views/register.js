@@ -7,14 +7,15 @@ import { t, options, label, lang, formatDate, todayWIB, countryName } from '../i
 import {
   parseNik, nikWarnings, normalisePhone, isChild, checkDate, nikUnchanged,
 } from '../validate.js';
-import { regionIndex, desaPicker, desaName } from '../refdata.js';
+import { regionIndex, desaPicker, desaName, retentionMonths } from '../refdata.js';
 import { h, setTitle, go, field, toggles, textInput, button, toast, newId, notice } from '../ui.js';
 import { draftForm, wizard, need, changedFields } from '../components/form.js';
 import { refusalNotice } from '../components/marks.js';
 
-// The version of the notice read to the person, and how long data is kept (stated in it).
+// The version of the notice read to the person. How long data is kept (stated in it) is the
+// server's RETENTION_MONTHS, read when the form opens.
 export const NOTICE_VERSION = '2024-10';
-export const RETENTION_YEARS = 5;
+let keepMonths = 60;
 const PERSON_FIELDS = ['name', 'nik', 'sex', 'birth_date', 'phone', 'desa_code', 'address',
   'marital_status', 'education', 'disability', 'migration_status'];
 // Cirebon's usual destinations first (Taiwan most), then every other country.
@@ -250,7 +251,7 @@ function consentNotice(community) {
   ];
   const notice_ = h('section', { class: 'card consent', lang: lang() },
     text.map(([head, para]) => [h('h2', { text: t(head) }),
-      h('p', { text: t(para, { years: RETENTION_YEARS }) })]));
+      h('p', { text: t(para, { years: Math.round((keepMonths / 12) * 10) / 10 }) })]));
   const speak = 'speechSynthesis' in window && button(`🔊 ${t('consent.read_aloud')}`, () => {
     speechSynthesis.cancel();
     const u = new SpeechSynthesisUtterance(notice_.textContent);
@@ -353,15 +354,24 @@ function planStep(ctx) {
   };
 }
 
+function validDay(iso) {
+  const [y, m, d] = iso.split('-').map(Number);
+  const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return `${iso.slice(0, 8)}${String(Math.min(d, last)).padStart(2, '0')}`;
+}
+
 function consentFields(c, personId, child) {
   const given = new Date();
   const [y, m, d] = todayWIB(given).split('-');
+  const month = +m - 1 + keepMonths;
+  const until = `${+y + Math.floor(month / 12)}-${String((month % 12) + 1).padStart(2, '0')}`;
   return {
     person_id: personId, purposes: c.purposes, notice_version: NOTICE_VERSION, method: c.method,
     guardian_name: child && c.guardian_name?.trim() ? c.guardian_name.trim() : null,
     guardian_relation: child && c.guardian_relation ? c.guardian_relation : null,
     given_at: given.toISOString(), withdrawn_at: null,
-    keep_until: `${+y + RETENTION_YEARS}-${m}-${d}`,
+    // The 29th to 31st of a shorter month: its last day.
+    keep_until: validDay(`${until}-${d}`),
   };
 }
 
@@ -432,6 +442,7 @@ export async function register(main, { session }) {
   const community = session.user.role === 'community';
   const initial = blankRegistration(session.user, community);
   const index = await regionIndex();
+  keepMonths = await retentionMonths();
   const form = await draftForm(main, 'person:new', initial);
   const ctx = { ...form, index, session, community, registering: true };
   return personWizard(ctx, [consentStep, identityStep, placeStep, planStep], saveRegistration);

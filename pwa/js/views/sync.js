@@ -29,6 +29,17 @@ function confirmDismiss(r) {
   return window.confirm(t('sync.dismiss_edit', { what, fields }));
 }
 
+const REMOVED_WORDS = {
+  scope_left: 'sync.removed', consent_withdrawn: 'sync.removed_consent_withdrawn',
+  erased: 'sync.removed_erased',
+};
+
+function removedNotices(removed) {
+  const by = removed.by || { scope_left: removed.n };
+  return Object.entries(REMOVED_WORDS).filter(([reason]) => by[reason] > 0)
+    .map(([reason, key]) => notice(`ℹ ${t(key, { n: by[reason] })}`, 'warn'));
+}
+
 function statusCard(s, outbox, removed, draw) {
   const counts = {};
   for (const m of outbox) counts[m.entity] = (counts[m.entity] || 0) + 1;
@@ -48,10 +59,10 @@ function statusCard(s, outbox, removed, draw) {
     s.lastError?.reason === 'unauthorized'
       && button(t('sync.login_again'), () => go('/masuk-lagi'), 'secondary wide'),
     s.clockWarning && notice(`⚠ ${serverText(s.clockWarning)}`),
-    // Records that left the user's area were taken off this phone: say so until read.
+    // Records that left the user's area, or every phone, were taken off this phone: say
+    // so, per reason, until read.
     removed?.n > 0 && h('div', { id: 'sync-removed' },
-      notice(`ℹ ${t('sync.removed', { n: removed.n })}`, 'warn'),
-      button(t('sync.removed_ok'), forget, 'secondary')),
+      removedNotices(removed), button(t('sync.removed_ok'), forget, 'secondary')),
     Object.keys(counts).length > 0 && h('ul', null, Object.entries(counts)
       .map(([entity, n]) => h('li', { text: `${t(`entity.${entity}`)}: ${n}` }))));
 }
