@@ -1,7 +1,7 @@
 """rights of the person: processing stopped, erasure, exit reasons
 
 Revision ID: d7a3e5c1f920
-Revises: febc7860b331
+Revises: d3e1ce5a7e01
 Create Date: 2026-12-01 18:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd7a3e5c1f920'
-down_revision = 'febc7860b331'
+down_revision = 'd3e1ce5a7e01'
 branch_labels = None
 depends_on = None
 
