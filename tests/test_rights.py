@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from server import cli_rights
+from server import crypto
 from server.domain import rights
 from server.domain.common import today
 from server.extensions import db
@@ -293,8 +294,20 @@ def report(client, account) -> list:
     return body["tables"]
 
 
+def _readable(table: str, row) -> str:
+    # Encrypted columns are read as the server can read them: decrypted, so that erasure
+    # is checked on the values themselves, not only on their ciphertext.
+    values = []
+    for column, value in row._mapping.items():
+        if isinstance(value, str) and crypto.key_id_of(value):
+            value = crypto.keyring().decrypt(value, f"{table}.{column}").decode()
+        values.append(value)
+    return repr(tuple(values))
+
+
 def raw_rows(ids: dict[str, set[str]]) -> str:
-    """Every column of every row about the person, read with raw SQL, as one text."""
+    """Every column of every row about the person, read with raw SQL (decrypted), as one
+    text."""
     out = []
     for table in ENTITIES:
         chosen = sorted(ids[table])
@@ -302,8 +315,8 @@ def raw_rows(ids: dict[str, set[str]]) -> str:
             sa.text(f"SELECT * FROM {table} WHERE id IN :ids").bindparams(
                 sa.bindparam("ids", expanding=True)), {"ids": chosen}).all()
         assert len(rows) == len(chosen), table
-        out += [repr(tuple(row)) for row in rows]
-    out += [repr(tuple(row)) for row in db.session.execute(
+        out += [_readable(table, row) for row in rows]
+    out += [_readable("conflicts", row) for row in db.session.execute(
         sa.text("SELECT * FROM conflicts WHERE record_id IN :ids").bindparams(
             sa.bindparam("ids", expanding=True)), {"ids": sorted(set().union(*ids.values()))})]
     return "\n".join(out)
@@ -333,6 +346,8 @@ def test_erasure_leaves_no_personal_value_and_the_same_figures(client, world, fi
     assert (siti.name, siti.nik, siti.phone, siti.birth_date) == (rights.ERASED_NAME, None,
                                                                   None, None)
     assert (siti.sex, siti.desa_code, siti.migration_status) == ("P", DESA_A, "cpmi")
+    # The keyed hash of the NIK goes with it: no lookup can find the person by NIK again.
+    assert siti.nik_hash is None
     assert db.session.get(Person, world["child"]).registration_age == 10
     assert report(client, accounts["ltsa"]) == before
     # Every phone drops both at its next sync.
