@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import config
+from . import logs
 from .extensions import db
 from .extensions import migrate
 
@@ -22,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    logs.install()
     return app
 
 
