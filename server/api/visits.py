@@ -77,7 +77,11 @@ def list_visits():
         select = select.where(OutreachVisit.visit_date <= args["date_to"])
     select = select.order_by(OutreachVisit.visit_date.desc(), OutreachVisit.created_at.desc(),
                              OutreachVisit.id)
-    return visit_page_schema.dump(paginate(select))
+    page = paginate(select)
+    # A visit's notes and dusun/RT/RW may tell about people: its reads are audited too.
+    audit.record("read", "visit", None, {"ids": [v.id for v in page["items"]]})
+    db.session.commit()
+    return visit_page_schema.dump(page)
 
 
 @api_bp.get("/visits/<visit_id>")
@@ -86,6 +90,8 @@ def list_visits():
 def get_visit_view(visit_id):
     """One visit."""
     visit = get_visit(g.user, visit_id)
+    audit.record("read", "visit", visit.id)
+    db.session.commit()
     return visit_schema.dump(visit), 200, etag(visit)
 
 
