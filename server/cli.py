@@ -20,6 +20,7 @@ from flask_migrate import upgrade
 from . import audit
 from .accounts import create_user
 from .auth import revoke_all_devices
+from .cli_breach import breach_report_command
 from .demo import load_demo
 from .enums import ROLES
 from .errors import ApiError
@@ -48,6 +49,7 @@ def register(app: Flask) -> None:
     for command in (init_command, create_user_command, revoke_devices_command, demo_command,
                     vapid_keys_command, push_worker_command):
         app.cli.add_command(command)
+    app.cli.add_command(breach_report_command)
 
 
 def fail(option: str, en: str, id_: str) -> click.ClickException:
