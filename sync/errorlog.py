@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import traceback
 
-# Frames kept per exception, the innermost ones (where it went wrong).
-MAX_FRAMES = 12
+# Frames kept: the project's own (which of its lines led there), and the innermost few of
+# the libraries (where it broke); at most MAX_FRAMES.
+INNERMOST = 3
+MAX_FRAMES = 20
+LIBRARIES = ("site-packages", "dist-packages", "/lib/python")
 
 
 def error_classes(error: BaseException) -> str:
@@ -33,6 +36,9 @@ def error_classes(error: BaseException) -> str:
 def error_summary(error: BaseException) -> str:
     """The class chain and the code locations of the error's traceback (file, line,
     function; no source values, no message)."""
-    frames = traceback.extract_tb(error.__traceback__)[-MAX_FRAMES:]
+    frames = traceback.extract_tb(error.__traceback__)
+    last = len(frames) - INNERMOST
+    frames = [f for i, f in enumerate(frames)
+              if i >= last or not any(part in f.filename for part in LIBRARIES)][-MAX_FRAMES:]
     where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}" for f in frames)
     return error_classes(error) + where

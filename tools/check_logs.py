@@ -31,7 +31,7 @@ from server.identity import parse_nik  # noqa: E402
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Runs of digit groups joined by one separator, not glued to a word (hex ids, names).
 RUN = re.compile(r"(?<![\w+])(\+?)(\d+(?:[ .\-]\d+)*)(?!\w)")
-SEPARATOR = re.compile(r"[ .\-]")
+SEPARATOR = re.compile(r"([ .\-])")
 REQUEST = re.compile(r'"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /')
 NIK_DIGITS = 16
 PHONE_DIGITS = (10, 14)  # 08 + 8..11 digits; 62 + 8..12 digits
@@ -50,16 +50,22 @@ def findings(line: str) -> set[str]:
     text = UUID.sub(" ", unquote(line))
     found = set()
     for match in RUN.finditer(text):
-        plus, groups = match.group(1), SEPARATOR.split(match.group(2))
+        plus, parts = match.group(1), SEPARATOR.split(match.group(2))
+        groups, separators = parts[0::2], parts[1::2]
         # Any stretch of consecutive groups may be the value: "200 3209…" is a status
         # and a NIK, "0812-3456-7890" one phone number.
         for start in range(len(groups)):
             digits = plus if start == 0 else ""
-            for group in groups[start:]:
-                digits += group
+            used = set()
+            for end in range(start, len(groups)):
+                if end > start:
+                    used.add(separators[end - 1])
+                digits += groups[end]
                 count = len(digits.lstrip("+"))
-                if count == NIK_DIGITS and not digits.startswith("+") and _valid(
-                        parse_nik, digits):
+                # A NIK is written with one kind of separator ("3209 0141 …",
+                # "32.09.01.410190.0001"); two desa codes in a row are not one.
+                if count == NIK_DIGITS and len(used) <= 1 and not digits.startswith("+") \
+                        and _valid(parse_nik, digits):
                     found.add("NIK")
                 if (PHONE_DIGITS[0] <= count <= PHONE_DIGITS[1]
                         and digits.lstrip("+").startswith(("08", "628"))
