@@ -162,16 +162,15 @@ def _audit(response: dict, mutations: list[dict]) -> None:
     for change in response["changes"]:
         pulled.setdefault(change["entity"], []).append(change["id"])
     applied = set(response["applied"])
-    pushed: dict[str, list[str]] = {}
+    pushed: dict[str, dict[str, None]] = {}  # ids in order, each once
     for m in mutations:
         if m["mutation_id"] in applied:
-            ids = pushed.setdefault(m["entity"], [])
-            if m["id"] not in ids:
-                ids.append(m["id"])
+            pushed.setdefault(m["entity"], {})[m["id"]] = None
     if pulled or pushed:
         audit.record("sync", "sync", None, {
-            "pulled": pulled, "pushed": pushed, "sent": len(mutations),
-            "applied": len(applied), "refused": len(response["refused"])})
+            "pulled": pulled, "pushed": {entity: list(ids) for entity, ids in pushed.items()},
+            "sent": len(mutations), "applied": len(applied),
+            "refused": len(response["refused"])})
 
 
 def _compressed(payload: dict):
