@@ -19,10 +19,10 @@ def record(action: str, entity: str, entity_id: str | None = None, detail: dict 
     which `flask breach-report` (server/cli_breach.py) maps to persons.
     """
     device = None
-    if has_request_context():
-        if user is None:
-            user = g.get("user")
-        device = g.get("device")
+    if user is None and has_request_context():
+        # Both set by login_required for this request; a view that names the user itself
+        # (the login) has no device token yet.
+        user, device = g.get("user"), g.get("device")
     address = request.remote_addr if has_request_context() else None
     db.session.add(AuditEntry(
         user_id=user.id if user is not None else None,
