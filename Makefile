@@ -45,9 +45,12 @@ run: demo
 	trap 'kill $$worker 2>/dev/null' EXIT; \
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-## The linters, then the whole test suite (SQLite, and PostgreSQL when a server answers)
+## The linters, then the whole test suite (SQLite, and PostgreSQL when a server answers),
+## then a search of every log line the suite wrote: no NIK, no phone number
+TEST_LOG ?= instance/test-suite.log
 test: install-test lint-js
-	$(BIN)/pytest
+	JANGKAU_TEST_LOG=$(TEST_LOG) $(BIN)/pytest
+	$(BIN)/python tools/check_logs.py --expect-requests $(TEST_LOG)
 
 lint-js: node_modules/.installed
 	node_modules/.bin/eslint .

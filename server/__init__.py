@@ -7,6 +7,7 @@ from flask import request
 
 from . import config
 from . import crypto
+from . import logs
 from .extensions import db
 from .extensions import migrate
 
@@ -26,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_headers(app)
     register_commands(app)
+    logs.install()
     return app
 
 

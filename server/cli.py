@@ -21,6 +21,7 @@ from flask_migrate import upgrade
 from . import audit
 from .accounts import create_user
 from .auth import revoke_all_devices
+from .cli_breach import breach_report_command
 from .cli_keys import rotate_keys_command
 from .cli_rights import purge_command
 from .demo import load_demo
@@ -52,6 +53,7 @@ def register(app: Flask) -> None:
                     vapid_keys_command, push_worker_command, rotate_keys_command,
                     purge_command):
         app.cli.add_command(command)
+    app.cli.add_command(breach_report_command)
 
 
 def fail(option: str, en: str, id_: str) -> click.ClickException:

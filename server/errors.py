@@ -13,6 +13,8 @@ from flask import request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from sync.errorlog import error_summary
+
 from .extensions import db
 
 # code: (HTTP status, Bahasa Indonesia, English)
@@ -154,9 +156,11 @@ def register(app: Flask) -> None:
     def unexpected_error(e: Exception):
         db.session.rollback()
         error_id = uuid.uuid4().hex[:12]
-        # The id ties the user's report to the full traceback in the log.
-        current_app.logger.exception("unexpected error %s on %s %s", error_id,
-                                     request.method, request.path)
+        # The id ties the user's report to the log entry: the error's class and code
+        # locations, and the path without its query string; never the error's message
+        # or the request's values (a database error quotes the row: name, NIK, phone).
+        current_app.logger.error("unexpected error %s on %s %s: %s", error_id,
+                                 request.method, request.path, error_summary(e))
         mid, men = _default_messages(500)
         return error_body(500, f"{mid} (kode {error_id})", f"{men} (id {error_id})",
                           code="server_error", error_id=error_id), 500

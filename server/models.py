@@ -339,7 +339,12 @@ class AuditEntry(db.Model):
                                           primary_key=True)
     at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
-    # read, create, update, export, archive, login, logout, revoke
+    # The device token of the request (None: a command, or a request without one), so a
+    # breach report can name what one lost phone read. No foreign key: the audit log
+    # outlives the tokens it names.
+    device_id: so.Mapped[int | None] = so.mapped_column(index=True)
+    # read, create, update, export, archive, sync, login, logout, revoke, reveal_nik,
+    # access_export, erase, withdraw
     action: so.Mapped[str] = so.mapped_column(sa.String(20))
     entity: so.Mapped[str] = so.mapped_column(sa.String(40))
     entity_id: so.Mapped[str | None] = so.mapped_column(sa.String(36), index=True)

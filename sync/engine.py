@@ -23,6 +23,7 @@ from sqlalchemy.orm import object_session
 from . import hlc as hlc_mod
 from . import merge
 from . import sequence
+from .errorlog import error_summary
 from .protocol import MAX_CLOCK_SKEW_MS
 from .protocol import PROTOCOL_VERSION
 
@@ -358,9 +359,10 @@ def _transient(session, error: Exception) -> bool:
 
 def _server_error(mid: int, mutation: dict, error: Exception) -> dict:
     error_id = uuid.uuid4().hex[:12]
-    # The id in the refusal ties the user's report to this traceback in the log.
-    log.error("sync mutation %s (%s %s) failed, error id %s", mid, mutation["entity"],
-              mutation["id"], error_id, exc_info=error)
+    # The id in the refusal ties the user's report to this entry in the log: the error's
+    # class and code locations, never its message (it may quote the mutation's values).
+    log.error("sync mutation %s (%s %s) failed, error id %s: %s", mid, mutation["entity"],
+              mutation["id"], error_id, error_summary(error))
     refusal = Refusal("server_error", f"Terjadi kesalahan di server (kode {error_id}).",
                       f"Something went wrong on the server (id {error_id}).")
     return refusal.as_dict(mid) | {"error_id": error_id}

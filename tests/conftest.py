@@ -1,9 +1,18 @@
-"""Fixtures: the app on SQLite and on PostgreSQL, a client, and users of every role."""
+"""Fixtures: the app on SQLite and on PostgreSQL, a client, and users of every role.
 
+Every log record of the run, at every level, lands in one file (`JANGKAU_TEST_LOG`, by
+default instance/test-suite.log), with a line per request the app answers (the test
+client's and the live servers' alike, query strings included, as a proxy in front would
+log them); `make test` then runs tools/check_logs.py over it: no NIK, no phone number.
+"""
+
+import logging
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+import flask
 import pytest
 import sqlalchemy as sa
 
@@ -23,6 +32,40 @@ KEPT_TABLES = {"regions", "alembic_version", "sync_counters"}
 DESA_A = "32.09.01.2008"  # Waled Desa, kecamatan Waled
 DESA_B = "32.09.02.2008"  # a desa in Ciledug
 PASSWORD = "rahasia-uji-123"
+
+
+TEST_LOG = Path(os.environ.get("JANGKAU_TEST_LOG")
+                or Path(__file__).resolve().parent.parent / "instance" / "test-suite.log")
+access_log = logging.getLogger("jangkau.test.access")
+_LOG_HANDLER = pytest.StashKey[logging.Handler]()
+
+
+def _log_request(sender, response, **extra) -> None:
+    # What a default access log (or a proxy in front) would keep: the full request line.
+    request = flask.request
+    access_log.info('%s "%s %s" %s', request.remote_addr, request.method,
+                    request.full_path.rstrip("?"), response.status_code)
+
+
+def pytest_configure(config):
+    """One log file for the whole run, every logger at every level."""
+    TEST_LOG.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(TEST_LOG, mode="w", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    config.stash[_LOG_HANDLER] = handler
+    flask.request_finished.connect(_log_request)
+
+
+def pytest_unconfigure(config):
+    flask.request_finished.disconnect(_log_request)
+    handler = config.stash.get(_LOG_HANDLER, None)
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def _postgres_available() -> str | None:

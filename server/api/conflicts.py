@@ -63,7 +63,16 @@ def list_conflicts():
     if request.args.get("record_id"):
         select = select.where(ConflictEntry.record_id == request.args["record_id"])
     page = paginate(select.order_by(ConflictEntry.created_at.desc(), ConflictEntry.id))
+    # The conflict log holds old and new values (a NIK, a phone number): a read of it is
+    # a read of those records.
+    records: dict[str, list[str]] = {}
+    for c in page["items"]:
+        if c.record_id not in records.setdefault(c.entity, []):
+            records[c.entity].append(c.record_id)
+    audit.record("read", "conflict", None, {"ids": [c.id for c in page["items"]],
+                                            "records": records})
     page["items"] = [_dump(c) for c in page["items"]]
+    db.session.commit()
     return page
 
 

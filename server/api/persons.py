@@ -175,13 +175,18 @@ def list_persons():
     return answer
 
 
-@api_bp.get("/persons/duplicates")
+@api_bp.post("/persons/duplicates")
 @auth.login_required()
-@doc(query=DuplicateQuerySchema, response=DuplicateListSchema)
+@doc(body=DuplicateQuerySchema, response=DuplicateListSchema)
+@auth.locks_itself
 def find_duplicates():
     """Persons in the user's scope who may be the same as the one about to be registered:
-    the same NIK, or a similar name with the same birth date (and desa, if given)."""
-    args = query_args(duplicate_query_schema)
+    the same NIK, or a similar name with the same birth date (and desa, if given).
+
+    A POST that changes nothing (but the audit log): the NIK, name and birth date travel
+    in the body, never in a URL that access logs and proxies keep. Takes no write lock.
+    """
+    args = duplicate_query_schema.load(json_body())
     readable = scopes.readable(g.user, Person)
     found: dict[str, tuple[Person, str]] = {}
     if "nik" in args:

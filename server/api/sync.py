@@ -118,7 +118,7 @@ def sync_round_trip():
     for refusal in response["refused"]:
         if "fields" in refusal:
             refusal["fields"] = bilingual_fields(refusal["fields"])
-    _audit(response, len(data["mutations"]))
+    _audit(response, data["mutations"])
     db.session.commit()
     body, status, headers = _compressed(response)
     # The view's own time (parse, engine, audit, commit, encode); bench/sync_bench.py reads it.
@@ -154,16 +154,23 @@ def _by_mutation_id(error: ValidationError, raw: dict) -> Exception:
     return _invalid_batch(keyed)
 
 
-def _audit(response: dict, pushed: int) -> None:
-    pulled: dict = {}
-    persons = []
+def _audit(response: dict, mutations: list[dict]) -> None:
+    """One entry per round trip: the ids of every record pulled and every mutation applied,
+    by entity (the device is in the entry), so a breach report can name what one phone
+    holds. A round trip that moved nothing writes nothing."""
+    pulled: dict[str, list[str]] = {}
     for change in response["changes"]:
-        pulled[change["entity"]] = pulled.get(change["entity"], 0) + 1
-        if change["entity"] == "persons":
-            persons.append(change["id"])
-    if pushed or persons:
-        audit.record("sync", "sync", None, {"pushed": pushed, "applied": len(response["applied"]),
-                                            "pulled": pulled, "person_ids": persons})
+        pulled.setdefault(change["entity"], []).append(change["id"])
+    applied = set(response["applied"])
+    pushed: dict[str, dict[str, None]] = {}  # ids in order, each once
+    for m in mutations:
+        if m["mutation_id"] in applied:
+            pushed.setdefault(m["entity"], {})[m["id"]] = None
+    if pulled or pushed:
+        audit.record("sync", "sync", None, {
+            "pulled": pulled, "pushed": {entity: list(ids) for entity, ids in pushed.items()},
+            "sent": len(mutations), "applied": len(applied),
+            "refused": len(response["refused"])})
 
 
 def _compressed(payload: dict):

@@ -85,6 +85,9 @@ def list_visits():
     select = select.order_by(OutreachVisit.visit_date.desc(), OutreachVisit.created_at.desc(),
                              OutreachVisit.id)
     page = paginate(select)
+    # A visit's notes and dusun/RT/RW may tell about people: its reads are audited too.
+    audit.record("read", "visit", None, {"ids": [v.id for v in page["items"]]})
+    db.session.commit()
     answer = visit_page_schema.dump(page)
     answer["items"] = [disclosure.answer(g.user, "visits", visit, dumped)
                        for visit, dumped in zip(page["items"], answer["items"], strict=True)]
@@ -97,6 +100,8 @@ def list_visits():
 def get_visit_view(visit_id):
     """One visit."""
     visit = get_visit(g.user, visit_id)
+    audit.record("read", "visit", visit.id)
+    db.session.commit()
     return visit_answer(g.user, visit), 200, etag(visit)
 
 

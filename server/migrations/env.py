@@ -7,8 +7,11 @@ from alembic import context
 from flask import current_app
 
 config = context.config
-# Keep the app's loggers alive: a migration run inside the app must not silence them.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Keep the app's loggers alive: a migration run inside the app must not silence them, nor
+# take the root logger's handlers and level from a process that set its own (a server, the
+# test run's log file): alembic.ini's logging is for a bare `flask db upgrade`.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db

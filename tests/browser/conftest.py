@@ -96,7 +96,9 @@ def live_server(tmp_path_factory):
                         community_group_id=group.id if role == "community" else None)
         db.session.commit()
         db.session.remove()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # The server's request log goes to the run's log file (tests/conftest.py), which
+    # tools/check_logs.py searches for NIKs and phone numbers after the suite.
+    logging.getLogger("werkzeug").setLevel(logging.INFO)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -63,14 +63,14 @@ async function findDuplicates(p, session, exceptId) {
     found.set(r.id, { person: r, match: nik && r.nik === nik ? 'nik' : 'name_birth_date' });
   }
   if (!navigator.onLine || !(nik || p.birth_date)) return [...found.values()];
-  const q = new URLSearchParams(nik ? { nik } : {});
+  // In the body, never in the URL: access logs and proxies keep URLs.
+  const query = nik ? { nik } : {};
   if (p.birth_date) {
-    q.set('name', p.name.trim());
-    q.set('birth_date', p.birth_date);
-    q.set('desa_code', p.desa_code);
+    Object.assign(query, { name: p.name.trim(), birth_date: p.birth_date,
+      desa_code: p.desa_code });
   }
   try {
-    const { items } = await request('GET', `/api/persons/duplicates?${q}`, null, session.token);
+    const { items } = await request('POST', '/api/persons/duplicates', query, session.token);
     for (const item of items) {
       const id = item.person.id;
       if (id !== exceptId && !found.has(id)) found.set(id, item);
