@@ -461,8 +461,10 @@ def run_phone(phone: LoadPhone, deadline: float, hot_referrals: list[str],
         errors.append(f"{phone.account['username']}: {type(e).__name__}: {e}")
 
 
-def check(url: str, phones: list[LoadPhone], setup_writes: list[Write]) -> list[str]:
-    """What the server holds against what the phones logged; the problems found."""
+def check(url: str, phones: list[LoadPhone], setup_writes: list[Write]) -> tuple[list[str],
+                                                                                   str]:
+    """What the server holds against what the phones logged: the problems found, and what
+    was compared."""
     problems = []
     acked = dict(sql_rows(url, "SELECT client_id, last_mutation_id FROM sync_clients"))
     for phone in phones:
@@ -495,9 +497,13 @@ def check(url: str, phones: list[LoadPhone], setup_writes: list[Write]) -> list[
             if columns.get(key[0]) == key[2] and stored.get(key) != value:
                 problems.append(f"{phone.account['username']}: {key} holds {stored.get(key)!r}, "
                                 f"its last write was {value!r}")
-    problems += check_shared(url, [w for p in phones for w in p.shared_writes] + setup_writes,
-                             stored)
-    return problems
+    shared = [w for p in phones for w in p.shared_writes] + setup_writes
+    problems += check_shared(url, shared, stored)
+    own = sum(1 for p in phones for k in p.own_values if columns.get(k[0]) == k[2])
+    made = sum(len(ids) for p in phones for ids in p.created.values())
+    fields = len({(w.entity, w.record_id, w.field) for w in shared})
+    return problems, (f"checked: {made} records made by the phones, {own} own corrections, "
+                      f"{len(shared)} writes of {fields} shared fields")
 
 
 def check_shared(url: str, writes: list[Write], stored: dict) -> list[str]:
@@ -572,6 +578,10 @@ def print_figures(f: dict, minutes: float) -> None:
           f"messages sent {f['push'].get('sent', 0)} (received and decrypted "
           f"{f['delivered']}), pending {f['push'].get('pending', 0)}, failed "
           f"{f['push'].get('failed', 0)}")
+    print(f"gunicorn CPU {f['server_cpu']:.0f} s in {f['wall']:.0f} s "
+          f"({f['server_cpu'] / f['wall']:.2f} cores); host load average "
+          f"{f['load'][0]:.1f} at the start, {f['load'][1]:.1f} at the end "
+          f"(the phones, PostgreSQL, the push worker and any other work share the cores)")
 
 
 def main(argv=None) -> int:
@@ -616,6 +626,7 @@ def main(argv=None) -> int:
             for p in phones:
                 p.shared_writes = []
             errors: list[str] = []
+            load_before, cpu_before = os.getloadavg()[0], server.cpu_seconds()
             started = time.perf_counter()
             deadline = time.monotonic() + args.minutes * 60
             threads = [threading.Thread(target=run_phone, args=(
@@ -626,15 +637,19 @@ def main(argv=None) -> int:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - started
+            host = {"server_cpu": server.cpu_seconds() - cpu_before,
+                    "load": (load_before, os.getloadavg()[0])}
             push = wait_for_push(url)
-            problems = errors + stats.errors + check(url, phones, setup_writes)
+            found, compared = check(url, phones, setup_writes)
+            problems = errors + stats.errors + found
             problems += [f"push receiver: {e}" for e in receiver.errors]
             if push.get("pending") or push.get("failed"):
                 problems.append(f"push messages not sent: {push}")
-            f = figures(stats, phones, wall, url, receiver, push)
+            f = figures(stats, phones, wall, url, receiver, push) | host
             for phone in phones:
                 phone.close()
             print_figures(f, args.minutes)
+            print(compared)
     except BenchError as e:
         problems.append(str(e))
     finally:
