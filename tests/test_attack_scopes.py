@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from server import notify
 from server.extensions import db
 from server.models import ConflictEntry
+from server.models import DeviceToken
 from server.models import Organisation
 from server.models import PossibleDuplicate
 from server.models import ReferralEvent
@@ -82,6 +83,7 @@ class World:
     organisations: dict[str, int] = field(default_factory=dict)
     clients: dict[str, str] = field(default_factory=dict)  # label -> a sync client id
     nodes: dict[str, str] = field(default_factory=dict)  # label -> that client's node
+    devices: dict[str, int] = field(default_factory=dict)  # label -> a device token id
 
     def add(self, key: str, entity: str, record_id, *texts: str) -> str:
         self.records[key] = Record(key, entity, str(record_id), texts)
@@ -217,6 +219,8 @@ def world(app, client, make_account) -> World:
         ok(client.post("/api/push/subscription", json=browser.subscription(),
                        headers=account.headers), 204)
         w.users[label] = account.user_id
+        w.devices[label] = db.session.execute(sa.select(DeviceToken.id).where(
+            DeviceToken.user_id == account.user_id).limit(1)).scalar_one()
     # A deactivated account of desa A: its token is dead.
     gone = make_account("officer", desa_code=DESA_A)
     ok(client.patch(f"/api/admin/users/{gone.user_id}", json={"is_active": False},
@@ -399,9 +403,12 @@ def fill(w: World, rule: str, record: Record | None) -> str:
     if record is not None and "<" in path:
         path = path.replace(path[path.index("<"):path.index(">") + 1], record.id)
     path = path.replace("<int:user_id>", str(w.users["officer B"]))
+    path = path.replace("<int:device_id>", str(w.devices["officer B"]))
     path = path.replace("<int:organisation_id>", str(w.organisations["B"]))
     for name, value in PUBLIC_PARAMS.items():
         path = path.replace(name, value)
+    # A parameter left unfilled would be refused by the router: a refusal proving nothing.
+    assert "<" not in path, f"{rule}: name what its parameter takes in fill()"
     return path
 
 
@@ -498,6 +505,11 @@ def sync_attacks(w: World, label: str, hidden: set[str]):
                                        "fields": person_body("B", "Penyusup", 78)}), "refused"
     yield "created_by forged", batch({"entity": "visits", "id": fresh, "op": "upsert",
                                       "fields": VISIT | {"created_by_id": 1}}), "invalid"
+    yield "author forged", batch({"entity": "visits", "id": fresh, "op": "upsert",
+                                  "fields": VISIT, "author": str(w.users["officer B"])}), \
+        "invalid"
+    yield "_authors forged", batch({"entity": "visits", "id": fresh, "op": "upsert",
+                                    "fields": VISIT | {"_authors": {"notes": "1"}}}), "invalid"
     yield "author_role forged", batch({"entity": "referral_events", "id": fresh,
                                        "op": "insert", "fields": NOTE | {
                                            "referral_id": w.records["referral B"].id,
