@@ -321,6 +321,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/me/devices"): Row(public=True),
     ("GET", "/api/openapi.json"): Row(public=True),
     ("GET", "/api/push/key"): Row(public=True),
+    # The retention period, for the consent notice: a setting, no personal data.
+    ("GET", "/api/privacy"): Row(public=True),
     ("POST", "/api/push/subscription"): Row(public=True, body=lambda w, r: Browser(
         "penyusup", "http://127.0.0.1:9").subscription()),
     ("DELETE", "/api/push/subscription"): Row(public=True),
@@ -343,6 +345,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("PATCH", "/api/admin/users/<int:user_id>"): Row(admin=True, body={"is_active": False}),
     ("GET", "/api/admin/users/<int:user_id>/devices"): Row(admin=True),
     ("POST", "/api/admin/users/<int:user_id>/revoke-devices"): Row(admin=True),
+    ("POST", "/api/admin/users/<int:user_id>/devices/<int:device_id>/revoke"): Row(admin=True),
     ("GET", "/api/notifications"): Row(public=True),
     ("POST", "/api/notifications/read"): Row(public=True, body={"up_to": 10**9}),
     ("GET", "/api/reports"): Row(public=True, queries=(
@@ -356,13 +359,18 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("PATCH", "/api/visits/<visit_id>"): Row("visits", body={"notes": "Diubah penyusup"}),
     ("GET", "/api/persons"): Row(queries=(q("q={name}"), q("desa_code=" + DESA_B),
                                           q("include_archived=true"))),
-    ("GET", "/api/persons/duplicates"): Row(queries=(
-        q("nik={nik}"), q("name={name}&birth_date=1990-01-01"))),
+    ("POST", "/api/persons/duplicates"): Row(searches=(
+        search(nik="{nik}"), search(name="{name}", birth_date="1990-01-02"))),
     ("GET", "/api/persons/possible-duplicates"): Row(queries=(q("person_id={id}"), q(""))),
     ("GET", "/api/persons/<person_id>"): Row("persons"),
     ("POST", "/api/persons"): Row(body=lambda w, r: person_body("B", "Penyusup", 77)),
     ("PATCH", "/api/persons/<person_id>"): Row("persons", body={"address": "Diubah"}),
     ("POST", "/api/persons/<person_id>/archive"): Row("persons"),
+    # The full NIK, and the rights of the person (access, withdrawal, erasure).
+    ("POST", "/api/persons/<person_id>/nik"): Row("persons"),
+    ("GET", "/api/persons/<person_id>/data"): Row("persons"),
+    ("POST", "/api/persons/<person_id>/withdraw"): Row("persons"),
+    ("POST", "/api/persons/<person_id>/erase"): Row("persons"),
     ("GET", "/api/persons/<person_id>/consents"): Row("persons"),
     ("POST", "/api/persons/<person_id>/consents"): Row("persons", body=CONSENT),
     ("GET", "/api/persons/<person_id>/migration-plans"): Row("persons"),
