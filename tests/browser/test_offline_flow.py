@@ -64,8 +64,9 @@ def test_offline_work_reaches_the_server_once(context, page, live_server):
     # A second sync sends nothing again.
     sync_now(page)
 
-    visits = live_server.query(sa.select(OutreachVisit).where(
-        OutreachVisit.notes == "Sosialisasi offline di balai desa"))
+    # Notes are stored encrypted: read them back and choose in Python, not in SQL.
+    visits = [row for row in live_server.query(sa.select(OutreachVisit))
+              if row[0].notes == "Sosialisasi offline di balai desa"]
     persons = live_server.query(sa.select(Person).where(Person.name == "Tarsih Offline"))
     assert len(visits) == 1 and len(persons) == 1
     visit, person = visits[0][0], persons[0][0]

@@ -33,19 +33,24 @@ IDB_ALL_TEXT = """() => new Promise((resolve, reject) => {
     }
     return v;
   });
+  let stage = 'open';
+  const timer = setTimeout(() => reject(new Error(`IndexedDB stuck at ${stage}`)), 15000);
   const req = indexedDB.open('jangkau');
   req.onerror = () => reject(req.error);
+  req.onblocked = () => { stage = 'open blocked'; };
   req.onsuccess = () => {
     const db = req.result;
     const names = [...db.objectStoreNames];
+    stage = `reading ${names.length} stores (version ${db.version})`;
     const tx = db.transaction(names);
+    tx.onabort = () => { stage = `aborted: ${tx.error}`; };
     const out = {};
     let left = names.length;
     for (const name of names) {
       const all = tx.objectStore(name).getAll();
       all.onsuccess = () => {
         out[name] = text(all.result);
-        if (--left === 0) { db.close(); resolve(out); }
+        if (--left === 0) { clearTimeout(timer); db.close(); resolve(out); }
       };
     }
   };

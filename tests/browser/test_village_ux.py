@@ -62,8 +62,10 @@ def test_a_visit_recorded_by_mistake_is_deleted_after_a_confirmation(page, live_
     login(page, "perangkat.uji")
     new_visit(page, "Tercatat dua kali")
     sync_now(page)
-    rows = live_server.query(sa.select(OutreachVisit.id, OutreachVisit.deleted_hlc)
-                             .where(OutreachVisit.notes == "Tercatat dua kali"))
+    # Notes are stored encrypted: read them back and choose in Python, not in SQL.
+    rows = [row for row in live_server.query(sa.select(
+        OutreachVisit.id, OutreachVisit.deleted_hlc, OutreachVisit.notes))
+        if row.notes == "Tercatat dua kali"]
     assert len(rows) == 1 and rows[0].deleted_hlc is None
     visit = rows[0].id
     page.goto("/#/kunjungan")

@@ -11,19 +11,24 @@ from tests.browser.conftest import PASSWORD
 
 # Counts of every object store of the app's IndexedDB (only call once the app opened it).
 IDB_COUNTS = """() => new Promise((resolve, reject) => {
+  let stage = 'open';
+  const timer = setTimeout(() => reject(new Error(`IndexedDB stuck at ${stage}`)), 15000);
   const req = indexedDB.open('jangkau');
   req.onerror = () => reject(req.error);
+  req.onblocked = () => { stage = 'open blocked'; };
   req.onsuccess = () => {
     const db = req.result;
     const names = [...db.objectStoreNames];
+    stage = `count of ${names.length} stores (version ${db.version})`;
     const tx = db.transaction(names);
+    tx.onabort = () => { stage = `aborted: ${tx.error}`; };
     const out = {};
     let left = names.length;
     for (const name of names) {
       const count = tx.objectStore(name).count();
       count.onsuccess = () => {
         out[name] = count.result;
-        if (--left === 0) { db.close(); resolve(out); }
+        if (--left === 0) { clearTimeout(timer); db.close(); resolve(out); }
       };
     }
   };
