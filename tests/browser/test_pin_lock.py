@@ -35,6 +35,8 @@ IDB_ALL_TEXT = """() => new Promise((resolve, reject) => {
   });
   let stage = 'open';
   const timer = setTimeout(() => reject(new Error(`IndexedDB stuck at ${stage}`)), 15000);
+  indexedDB.databases().then((all) => {
+  if (!all.some((d) => d.name === 'jangkau')) { clearTimeout(timer); resolve({}); return; }
   const req = indexedDB.open('jangkau');
   req.onerror = () => reject(req.error);
   req.onblocked = () => { stage = 'open blocked'; };
@@ -54,6 +56,7 @@ IDB_ALL_TEXT = """() => new Promise((resolve, reject) => {
       };
     }
   };
+  }, reject);
 })"""
 
 

@@ -13,6 +13,8 @@ from tests.browser.conftest import PASSWORD
 IDB_COUNTS = """() => new Promise((resolve, reject) => {
   let stage = 'open';
   const timer = setTimeout(() => reject(new Error(`IndexedDB stuck at ${stage}`)), 15000);
+  indexedDB.databases().then((all) => {
+  if (!all.some((d) => d.name === 'jangkau')) { clearTimeout(timer); resolve({}); return; }
   const req = indexedDB.open('jangkau');
   req.onerror = () => reject(req.error);
   req.onblocked = () => { stage = 'open blocked'; };
@@ -32,6 +34,7 @@ IDB_COUNTS = """() => new Promise((resolve, reject) => {
       };
     }
   };
+  }, reject);
 })"""
 
 # Every value of the records store, as JSON text: to look for a name anywhere in it.
