@@ -28,7 +28,10 @@ from server.demo import DEMO_PASSWORD
 from server.demo import load_demo
 from server.extensions import db
 
-pytestmark = pytest.mark.usefixtures("fast_passwords")
+# On PostgreSQL only: its column types refuse what SQLite stores (an id past 32 bits was a
+# 500 there alone); the scope table of test_attack_scopes.py covers SQLite.
+pytestmark = [pytest.mark.usefixtures("fast_passwords"),
+              pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 
 # A demo account of each role: it sees the demo records of its scope.
 ACCOUNTS = {"admin": "admin.demo", "ltsa": "ltsa.cirebon", "partner": "mitra.sbmi",

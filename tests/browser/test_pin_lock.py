@@ -29,7 +29,13 @@ IDB_ALL_TEXT = """() => new Promise((resolve, reject) => {
   const text = (value) => JSON.stringify(value, (key, v) => {
     if (v instanceof ArrayBuffer) v = new Uint8Array(v);
     if (ArrayBuffer.isView(v)) {
-      return String.fromCharCode(...new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      // In slices: spreading a whole sealed snapshot into one call overflows the stack.
+      const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      let out = '';
+      for (let i = 0; i < bytes.length; i += 8192) {
+        out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+      }
+      return out;
     }
     return v;
   });
