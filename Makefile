@@ -46,11 +46,20 @@ run: demo
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## The linters, then the whole test suite (SQLite, and PostgreSQL when a server answers),
-## then a search of every log line the suite wrote: no NIK, no phone number
+## then a search of every log line the suite wrote: no NIK, no phone number.
+## The database tests on PostgreSQL run in a second process beside the rest (two cores:
+## half the wait); its output is shown after, and either failing fails the target.
 TEST_LOG ?= instance/test-suite.log
 test: install-test lint-js
-	JANGKAU_TEST_LOG=$(TEST_LOG) $(BIN)/pytest
+	@mkdir -p $(dir $(TEST_LOG))
+	@JANGKAU_TEST_LOG=$(TEST_LOG).postgresql $(BIN)/pytest -k postgresql \
+		> $(TEST_LOG).postgresql.out 2>&1 & postgresql=$$!; \
+	JANGKAU_TEST_LOG=$(TEST_LOG) $(BIN)/pytest -k "not postgresql"; rest=$$?; \
+	wait $$postgresql; on_postgresql=$$?; \
+	echo "== the database tests on PostgreSQL"; cat $(TEST_LOG).postgresql.out; \
+	test $$rest -eq 0 && test $$on_postgresql -eq 0
 	$(BIN)/python tools/check_logs.py --expect-requests $(TEST_LOG)
+	$(BIN)/python tools/check_logs.py $(TEST_LOG).postgresql
 
 lint-js: node_modules/.installed
 	node_modules/.bin/eslint .
