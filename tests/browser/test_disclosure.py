@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from server.models import AuditEntry
 from server.models import Person
+from tests.browser.ui_helpers import idb_text
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import register_person
 from tests.browser.ui_helpers import sync_now
@@ -18,25 +19,7 @@ pytestmark = pytest.mark.browser
 NIK = "3209016708920013"  # a woman born 27 August 1992, registered in Waled
 MASKED = "3209********0013"
 
-# Every value of every object store of the app's IndexedDB, as JSON text.
-IDB_TEXT = """() => new Promise((resolve, reject) => {
-  const req = indexedDB.open('jangkau');
-  req.onerror = () => reject(req.error);
-  req.onsuccess = () => {
-    const db = req.result;
-    const names = [...db.objectStoreNames];
-    const tx = db.transaction(names);
-    const out = {};
-    let left = names.length;
-    for (const name of names) {
-      const all = tx.objectStore(name).getAll();
-      all.onsuccess = () => {
-        out[name] = all.result;
-        if (--left === 0) { db.close(); resolve(JSON.stringify(out)); }
-      };
-    }
-  };
-})"""
+
 
 
 def test_the_phone_holds_a_masked_nik_and_shows_the_full_one_online(page, live_server):
@@ -45,7 +28,7 @@ def test_the_phone_holds_a_masked_nik_and_shows_the_full_one_online(page, live_s
     register_person(page, "Nining Samaran", birth_date="1992-08-27", nik=NIK)
     person_id = page.url.rsplit("/", 1)[-1]
     sync_now(page)
-    stored = page.evaluate(IDB_TEXT)
+    stored = idb_text(page)
     assert NIK not in stored and MASKED in stored
 
     page.goto(f"/#/warga/{person_id}")
@@ -62,7 +45,7 @@ def test_the_phone_holds_a_masked_nik_and_shows_the_full_one_online(page, live_s
     reveal.click()
     expect(shown).to_have_text(NIK)
     expect(reveal).to_have_count(0)
-    assert NIK not in page.evaluate(IDB_TEXT)
+    assert NIK not in idb_text(page)
     reveals = live_server.query(sa.select(AuditEntry.entity_id).where(
         AuditEntry.action == "reveal_nik"))
     assert [row[0] for row in reveals] == [person_id]
@@ -80,4 +63,4 @@ def test_the_phone_holds_a_masked_nik_and_shows_the_full_one_online(page, live_s
     assert rows == [(NIK, "+6281311112222")]
     page.goto(f"/#/warga/{person_id}")
     expect(page.locator(".nik")).to_have_text(MASKED)
-    assert NIK not in page.evaluate(IDB_TEXT)
+    assert NIK not in idb_text(page)

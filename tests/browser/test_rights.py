@@ -10,6 +10,7 @@ from server.models import Person
 from tests.browser.ui_helpers import api_headers
 from tests.browser.ui_helpers import api_person
 from tests.browser.ui_helpers import api_referral
+from tests.browser.ui_helpers import idb_text
 from tests.browser.ui_helpers import login
 from tests.browser.ui_helpers import sync_now
 
@@ -18,25 +19,7 @@ pytestmark = pytest.mark.browser
 ERASED = "Warsih Minta Dihapus"
 WITHDRAWN = "Darsem Tarik Persetujuan"
 NEW_ADDRESS = "Blok Rahasia Baru"
-# Every value of the stores that hold records or edits, as JSON text.
-IDB_TEXT = """() => new Promise((resolve, reject) => {
-  const req = indexedDB.open('jangkau');
-  req.onerror = () => reject(req.error);
-  req.onsuccess = () => {
-    const db = req.result;
-    const names = ['records', 'outbox', 'refused', 'drafts', 'conflicts'];
-    const tx = db.transaction(names);
-    const out = {};
-    let left = names.length;
-    for (const name of names) {
-      const all = tx.objectStore(name).getAll();
-      all.onsuccess = () => {
-        out[name] = all.result;
-        if (--left === 0) { db.close(); resolve(JSON.stringify(out)); }
-      };
-    }
-  };
-})"""
+
 
 
 def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server):
@@ -52,7 +35,7 @@ def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server
     page.goto("/#/warga")
     for name in (ERASED, WITHDRAWN):
         expect(page.locator("main")).to_contain_text(name)
-    held = page.evaluate(IDB_TEXT)
+    held = idb_text(page)
     assert all(record_id in held for record_id in (erased, withdrawn, *referrals))
     # Offline meanwhile, the official corrects one of them: the edit waits on the phone.
     page.context.set_offline(True)
@@ -60,7 +43,7 @@ def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server
         const db = await import('/js/db.js');
         await db.saveEdit('persons', id, { address });
     }""", [withdrawn, NEW_ADDRESS])
-    assert NEW_ADDRESS in page.evaluate(IDB_TEXT)
+    assert NEW_ADDRESS in idb_text(page)
 
     desk = api_headers(client, "ltsa.uji")
     for person_id, action in ((erased, "erase"), (withdrawn, "withdraw")):
@@ -79,7 +62,7 @@ def test_an_erasure_and_a_withdrawal_leave_the_officials_phone(page, live_server
     page.goto("/#/rujukan")
     expect(page.locator("main")).not_to_contain_text(WITHDRAWN)
     # Nothing of either is left: not the records, nor the edit the server refused.
-    held = page.evaluate(IDB_TEXT)
+    held = idb_text(page)
     for text in (erased, withdrawn, *referrals, ERASED, WITHDRAWN, NEW_ADDRESS):
         assert text not in held
 

@@ -37,6 +37,54 @@ IDB_COUNTS = """() => new Promise((resolve, reject) => {
   }, reject);
 })"""
 
+# Every value of every store as text, bytes (a sealed snapshot) read as Latin-1 too, so
+# the name is found wherever and however it is stored in the clear.
+IDB_ALL_TEXT = """() => new Promise((resolve, reject) => {
+  const text = (value) => JSON.stringify(value, (key, v) => {
+    if (v instanceof ArrayBuffer) v = new Uint8Array(v);
+    if (ArrayBuffer.isView(v)) {
+      // In slices: spreading a whole sealed snapshot into one call overflows the stack.
+      const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      let out = '';
+      for (let i = 0; i < bytes.length; i += 8192) {
+        out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+      }
+      return out;
+    }
+    return v;
+  });
+  let stage = 'open';
+  const timer = setTimeout(() => reject(new Error(`IndexedDB stuck at ${stage}`)), 15000);
+  indexedDB.databases().then((all) => {
+  if (!all.some((d) => d.name === 'jangkau')) { clearTimeout(timer); resolve({}); return; }
+  const req = indexedDB.open('jangkau');
+  req.onerror = () => reject(req.error);
+  req.onblocked = () => { stage = 'open blocked'; };
+  req.onsuccess = () => {
+    const db = req.result;
+    const names = [...db.objectStoreNames];
+    stage = `reading ${names.length} stores (version ${db.version})`;
+    const tx = db.transaction(names);
+    tx.onabort = () => { stage = `aborted: ${tx.error}`; };
+    const out = {};
+    let left = names.length;
+    for (const name of names) {
+      const all = tx.objectStore(name).getAll();
+      all.onsuccess = () => {
+        out[name] = text(all.result);
+        if (--left === 0) { clearTimeout(timer); db.close(); resolve(out); }
+      };
+    }
+  };
+  }, reject);
+})"""
+
+
+def idb_text(page) -> str:
+    """Every value of every store of the app's IndexedDB, as one text."""
+    return "".join(page.evaluate(IDB_ALL_TEXT).values())
+
+
 # Every value of the records store, as JSON text: to look for a name anywhere in it.
 IDB_RECORDS_TEXT = """() => new Promise((resolve, reject) => {
   const req = indexedDB.open('jangkau');
