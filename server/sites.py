@@ -23,12 +23,16 @@ from __future__ import annotations
 import json
 import os
 
+import sqlalchemy as sa
 from flask import Flask
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response
 
+from sync.errorlog import error_classes
+
 from . import create_app
 from .errors import error_body
+from .extensions import db
 
 SITES_ENV = "JANGKAU_SITES"
 # Connections each site keeps per worker process: a province has some thirty sites, each
@@ -65,11 +69,34 @@ class Sites:
         self.apps = apps
 
     def __call__(self, environ, start_response):
-        host = Request(environ).host.split(":", 1)[0].lower()
-        app = self.apps.get(host)
-        if app is None:
-            return _unknown_site(environ, start_response)
-        return app(environ, start_response)
+        request = Request(environ)
+        app = self.apps.get(request.host.split(":", 1)[0].lower())
+        if app is not None:
+            return app(environ, start_response)
+        if request.path == "/healthz":
+            return self.health(environ, start_response)
+        return _unknown_site(environ, start_response)
+
+    def health(self, environ, start_response):
+        """The balancer's check, made by address rather than a site's name: healthy when
+        every site's database answers."""
+        down = []
+        for host, app in self.apps.items():
+            with app.app_context():
+                try:
+                    db.session.execute(sa.text("SELECT 1"))
+                except Exception as e:
+                    # The class, not the message: it may quote the database URL.
+                    app.logger.error("health check: %s: database did not answer: %s", host,
+                                     error_classes(e))
+                    down.append(host)
+                finally:
+                    db.session.remove()
+        body = ({"status": "unavailable", "sites_down": down} if down
+                else {"status": "ok", "sites": len(self.apps)})
+        response = Response(json.dumps(body), status=503 if down else 200,
+                            mimetype="application/json")
+        return response(environ, start_response)
 
 
 def _unknown_site(environ, start_response):

@@ -160,6 +160,13 @@ def test_an_unknown_host_gets_a_clear_answer(sites):
     assert "kabupaten" in error["message"]["id"] and "kabupaten" in error["message"]["en"]
 
 
+def test_the_balancers_health_check_asks_every_site(sites):
+    client = SiteClient(sites, "10.0.0.5")
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "sites": 2}
+
+
 @pytest.mark.parametrize("raw", ["", "[1]", "{}", "not json", '{"a.test": 5}'])
 def test_a_malformed_sites_setting_is_named(monkeypatch, raw):
     monkeypatch.setenv("JANGKAU_SITES", raw)
