@@ -228,14 +228,15 @@ def init_database(database_url: str, tmp: Path, usernames: list[tuple[str, str]]
 class Server:
     """gunicorn serving the app on a free port; stop() ends it and its workers."""
 
-    def __init__(self, database_url: str, workers: int, tmp: Path) -> None:
+    def __init__(self, database_url: str, workers: int, tmp: Path,
+                 app: str = "server:create_app()", env: dict | None = None) -> None:
         self.port = free_port()
         self.log = tmp / f"gunicorn-{self.port}.log"
         self._out = open(self.log, "w")
         self.proc = subprocess.Popen(
             [BIN / "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-             "--timeout", "300", "--graceful-timeout", "5", "server:create_app()"],
-            cwd=ROOT, env=server_env(database_url), stdout=self._out,
+             "--timeout", "300", "--graceful-timeout", "5", app],
+            cwd=ROOT, env=server_env(database_url) | (env or {}), stdout=self._out,
             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:

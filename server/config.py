@@ -13,6 +13,11 @@ def _database_url(instance_path: str) -> str:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return "sqlite:///" + str(Path(instance_path) / "jangkau.sqlite")
+    return database_url(url)
+
+
+def database_url(url: str) -> str:
+    """A database URL as given by an operator, in the form SQLAlchemy is to use."""
     # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts.
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]

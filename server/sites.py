@@ -31,6 +31,7 @@ from werkzeug.wrappers import Response
 from sync.errorlog import error_classes
 
 from . import create_app
+from .config import database_url
 from .errors import error_body
 from .extensions import db
 
@@ -52,7 +53,7 @@ def sites_from_env() -> dict[str, str]:
             isinstance(k, str) and isinstance(v, str) and k and v for k, v in sites.items()):
         raise RuntimeError(f"{SITES_ENV} must be a JSON object "
                            '{"host name": "database URL", ...} with at least one site')
-    return {host.lower(): url for host, url in sites.items()}
+    return {host.lower(): database_url(url) for host, url in sites.items()}
 
 
 def site_config(database_url: str) -> dict:
