@@ -327,7 +327,7 @@ def _push(session, registry: dict[str, EntitySpec], client, user, mutations: lis
                 result.refused.append(refusal.as_dict(mid))
             last_mutation_id = mid
             continue
-        absent, held = set(rows.absent), len(rows.held)
+        absent, held, added = set(rows.absent), len(rows.held), dict(rows.added)
         try:
             with session.begin_nested():
                 conflicts = apply_one(session, spec, user, mutation, conflict_model,
@@ -340,9 +340,11 @@ def _push(session, registry: dict[str, EntitySpec], client, user, mutations: lis
         except Exception as error:
             if _transient(session, error):
                 raise
-            rows.absent, rows.held[held:] = absent, []
+            rows.absent, rows.held[held:], rows.added = absent, [], added
             result.refused.append(_server_error(mid, m, error))
         last_mutation_id = mid
+    # The policies' work put off to the end of the batch, once for all its records.
+    rows.finish()
     session.info.pop(BATCH_ROWS, None)
     client.last_mutation_id = last_mutation_id
     result.last_mutation_id = last_mutation_id
@@ -424,22 +426,48 @@ class BatchRows:
     def __init__(self) -> None:
         self.held: list = []
         self.absent: set[tuple[str, str]] = set()
+        # The rows the batch added, by (model, id): not in the identity map until flushed,
+        # and the batch flushes once, at its end (see get_row).
+        self.added: dict[tuple[type, str], Any] = {}
+        self.names: dict[type, str] = {}
+        self.mutations: list[dict] = []
+        # What the policies look up once per batch (server.domain), and the work they put
+        # off to the end of the batch, once for all its records, by key in order.
+        self.cache: dict[str, Any] = {}
+        self.deferred: dict[str, Callable[[], None]] = {}
 
     @staticmethod
-    def note_added(session, entity: str, record_id: str) -> None:
+    def current(session) -> BatchRows | None:
+        """The batch a push is applying in this session, if any."""
+        return session.info.get(BATCH_ROWS)
+
+    @staticmethod
+    def note_added(session, entity: str, record_id: str, row=None) -> None:
         """A hook added a row of its own: it exists now for the rest of the batch."""
         batch = session.info.get(BATCH_ROWS)
         if batch is not None:
             batch.absent.discard((entity, record_id))
+            if row is not None:
+                batch.added[(type(row), record_id)] = row
+
+    def defer(self, key: str, work: Callable[[], None]) -> None:
+        """Run `work` once at the end of the batch, before its flush."""
+        self.deferred.setdefault(key, work)
+
+    def finish(self) -> None:
+        while self.deferred:
+            key = next(iter(self.deferred))
+            self.deferred.pop(key)()
 
     @classmethod
     def load(cls, session, registry: dict[str, EntitySpec], mutations: list[dict],
              last_mutation_id: int) -> BatchRows:
         batch = cls()
+        batch.names = {spec.model: name for name, spec in registry.items()}
+        batch.mutations = [m for m in mutations if m["mutation_id"] > last_mutation_id]
         wanted: dict[str, set[str]] = {}
-        for m in mutations:
-            if m["mutation_id"] > last_mutation_id:
-                wanted.setdefault(m["entity"], set()).add(m["id"])
+        for m in batch.mutations:
+            wanted.setdefault(m["entity"], set()).add(m["id"])
         for name, ids in wanted.items():
             model = registry[name].model
             ordered = sorted(ids)
@@ -454,6 +482,69 @@ class BatchRows:
         return batch
 
 
+def get_row(session, model, record_id):
+    """`session.get`, which in a push batch also finds the rows the batch added and has not
+    flushed (the identity map holds flushed rows only), and knows the records that do not
+    exist, all without a query or a flush."""
+    batch = session.info.get(BATCH_ROWS)
+    if batch is not None:
+        row = batch.added.get((model, record_id))
+        if row is not None and row in session:
+            return row
+        name = batch.names.get(model)
+        if name is not None and (name, record_id) in batch.absent:
+            return None
+        # Every row the batch added is found above: the database answers alike unflushed.
+        with session.no_autoflush:
+            return session.get(model, record_id)
+    return session.get(model, record_id)
+
+
+_EVALUATORS: dict[type, Any] = {}
+
+
+def readable_here(session, model, row, clause) -> bool:
+    """Whether `row` passes the WHERE clause `clause`, as the database would answer once
+    the session is flushed. In a push batch a clause on the row's own columns is evaluated
+    on the row in memory (a query would flush the batch so far, once per record); one that
+    needs other rows (a subquery), or a row whose values are not all loaded, is asked of
+    the database."""
+    if session.info.get(BATCH_ROWS) is not None:
+        answer = _evaluate(model, row, clause)
+        if answer is not None:
+            return answer
+    return session.execute(
+        sa.select(model.id).where(model.id == row.id, clause)
+    ).first() is not None
+
+
+def _evaluate(model, row, clause) -> bool | None:
+    from sqlalchemy.orm.evaluator import UnevaluatableError
+    from sqlalchemy.orm.evaluator import _EvaluatorCompiler
+
+    if isinstance(clause, sa.sql.elements.True_ | sa.sql.elements.False_):
+        return isinstance(clause, sa.sql.elements.True_)
+    state = sa.inspect(row)
+    mapper = state.mapper
+    for element in sa.sql.visitors.iterate(clause):
+        if not isinstance(element, sa.Column):
+            continue
+        if element.table is not model.__table__:
+            return None
+        prop = mapper.get_property_by_column(element)
+        if prop.key not in state.dict and not (
+                state.pending and element.default is None
+                and element.server_default is None):
+            # Unloaded, or a default the flush would set: the database knows.
+            return None
+    try:
+        evaluate = _EvaluatorCompiler(model).process(clause)
+        answer = evaluate(row)
+    except (UnevaluatableError, AttributeError, TypeError):
+        return None
+    return answer if isinstance(answer, bool) else None
+
+
 def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *,
               rows: BatchRows | None = None) -> int:
     """Merge one mutation into its row; returns how many conflict entries it logged.
@@ -466,12 +557,8 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
         row = None
     else:
         row = session.get(spec.model, mutation["id"])
-    if row is not None:
-        visible = session.execute(
-            sa.select(spec.model.id).where(spec.model.id == row.id, spec.readable(user))
-        ).first()
-        if visible is None:
-            raise Refusal("not_found", "Data tidak ditemukan.", "Record not found.")
+    if row is not None and not readable_here(session, spec.model, row, spec.readable(user)):
+        raise Refusal("not_found", "Data tidak ditemukan.", "Record not found.")
     if spec.screen is not None and spec.screen(user, row, mutation):
         return 0
     before = to_record(spec, row) if row is not None else None
@@ -525,6 +612,7 @@ def _write(session, spec: EntitySpec, user, mutation: dict, conflict_model, row,
         if rows is not None:
             rows.absent.discard(key)
             rows.held.append(row)
+            rows.added[(spec.model, row.id)] = row
     for name, value in values.items():
         setattr(row, name, value)
     _store_record(row, after)
@@ -533,9 +621,9 @@ def _write(session, spec: EntitySpec, user, mutation: dict, conflict_model, row,
         with session.no_autoflush:
             spec.prepare(session, user, row, is_new)
     # The row is complete. It is flushed when a query needs it (autoflush) or at the end
-    # of the push, so a run of new records is written in one flush, one sequence range.
+    # of the push, so a run of new records is written in one flush, one sequence range:
+    # the hooks find the batch's rows with get_row and look up the rest once per batch.
     if spec.after_write:
-        session.flush()
         spec.after_write(session, user, row, is_new)
     return log_conflicts(session, conflict_model, conflicts)
 
