@@ -122,7 +122,9 @@ def touch(rows) -> None:
     """
     rows = [row for row in rows if row is not None]
     for row in rows:
-        flag_modified(row, "change_seq")
+        # A row not yet inserted takes a new number with its insert.
+        if not sa.inspect(row).pending:
+            flag_modified(row, "change_seq")
     ids = {row.id for row in rows if isinstance(getattr(row, "id", None), str)}
     session = object_session(rows[0]) if rows else None
     if _conflict_model is None or not ids or session is None:
