@@ -146,8 +146,9 @@ def get_readable(user: User, model, record_id: str):
     if engine.BatchRows.current(db.session) is not None:
         # In a push batch: the batch's own rows too, without a flush per record.
         record = engine.get_row(db.session, model, str(record_id))
-        if record is None or not engine.readable_here(db.session, model, record,
-                                                      readable(user, model)):
+        clause = engine.batch_clause(db.session, (model, user.id),
+                                     lambda: readable(user, model))
+        if record is None or not engine.readable_here(db.session, model, record, clause):
             raise Refused("not_found", "Data tidak ditemukan.", "Record not found.")
         return record
     record = db.session.execute(

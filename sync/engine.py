@@ -36,6 +36,8 @@ KEPT_REFUSALS = 500
 # A pull of at most this many sequence numbers reads them in order (see pull).
 SEQ_SCAN_MAX = 20_000
 META_KEYS = ("_authors", "_bases", "_deleted_by", "_deleted_base")
+# A validated mutation's fields as loaded, when they made a whole record (validate_batch).
+LOADED_WHOLE = "_loaded_whole"
 
 
 class Refusal(Exception):
@@ -207,12 +209,23 @@ def validate_batch(registry: dict[str, EntitySpec], mutations: list[dict]) -> li
         except hlc_mod.HLCError:
             errors[str(mid)] = {"hlc": ["Invalid value."]}
             continue
+        whole = None
         try:
-            loaded = spec.load(m["fields"], True) if m["fields"] else {}
+            if m["fields"]:
+                try:
+                    # A record sent whole (a new one, mostly) is loaded as apply_one will
+                    # load it: it is not loaded twice (see _loaded_whole).
+                    loaded = whole = spec.load(m["fields"], False)
+                except ValidationError:
+                    loaded = spec.load(m["fields"], True)
+            else:
+                loaded = {}
         except ValidationError as e:
             errors[str(mid)] = {"fields": e.messages}
             continue
-        out.append(dict(m, fields=_json_fields(spec, loaded, m["fields"])))
+        fields = _json_fields(spec, loaded, m["fields"])
+        out.append(dict(m, fields=fields) if whole is None
+                   else dict(m, fields=fields, **{LOADED_WHOLE: (fields, whole)}))
     if errors:
         raise BatchInvalid(errors)
     return out
@@ -503,14 +516,31 @@ def get_row(session, model, record_id):
 _EVALUATORS: dict[type, Any] = {}
 
 
+def batch_clause(session, key: tuple, build: Callable[[], Any]):
+    """A WHERE clause built once per push batch (the same user's scope for every record),
+    so its evaluator is compiled once too (readable_here); built afresh outside a batch."""
+    batch = session.info.get(BATCH_ROWS)
+    if batch is None:
+        return build()
+    key = ("jangkau_clause", *key)
+    if key not in batch.cache:
+        batch.cache[key] = build()
+    return batch.cache[key]
+
+
 def readable_here(session, model, row, clause) -> bool:
     """Whether `row` passes the WHERE clause `clause`, as the database would answer once
     the session is flushed. In a push batch a clause on the row's own columns is evaluated
     on the row in memory (a query would flush the batch so far, once per record); one that
     needs other rows (a subquery), or a row whose values are not all loaded, is asked of
     the database."""
-    if session.info.get(BATCH_ROWS) is not None:
-        answer = _evaluate(model, row, clause)
+    batch = session.info.get(BATCH_ROWS)
+    if batch is not None:
+        key = ("jangkau_evaluator", id(clause))
+        compiled = batch.cache.get(key)
+        if compiled is None or compiled[0] is not clause:
+            compiled = batch.cache[key] = (clause, *_compile(model, clause))
+        answer = _evaluate(row, *compiled[1:])
         if answer is not None:
             return answer
     return session.execute(
@@ -518,29 +548,40 @@ def readable_here(session, model, row, clause) -> bool:
     ).first() is not None
 
 
-def _evaluate(model, row, clause) -> bool | None:
+def _compile(model, clause) -> tuple:
+    """(evaluator or None, the columns it reads): None when only the database can tell."""
     from sqlalchemy.orm.evaluator import UnevaluatableError
     from sqlalchemy.orm.evaluator import _EvaluatorCompiler
 
     if isinstance(clause, sa.sql.elements.True_ | sa.sql.elements.False_):
-        return isinstance(clause, sa.sql.elements.True_)
-    state = sa.inspect(row)
-    mapper = state.mapper
+        answer = isinstance(clause, sa.sql.elements.True_)
+        return (lambda row: answer), ()
+    mapper = sa.inspect(model)
+    columns = []
     for element in sa.sql.visitors.iterate(clause):
         if not isinstance(element, sa.Column):
             continue
         if element.table is not model.__table__:
-            return None
-        prop = mapper.get_property_by_column(element)
-        if prop.key not in state.dict and not (
-                state.pending and element.default is None
-                and element.server_default is None):
+            return None, ()
+        columns.append((mapper.get_property_by_column(element).key,
+                        element.default is None and element.server_default is None))
+    try:
+        return _EvaluatorCompiler(model).process(clause), tuple(columns)
+    except UnevaluatableError:
+        return None, ()
+
+
+def _evaluate(row, evaluate, columns) -> bool | None:
+    if evaluate is None:
+        return None
+    state = sa.inspect(row)
+    for key, null_by_default in columns:
+        if key not in state.dict and not (state.pending and null_by_default):
             # Unloaded, or a default the flush would set: the database knows.
             return None
     try:
-        evaluate = _EvaluatorCompiler(model).process(clause)
         answer = evaluate(row)
-    except (UnevaluatableError, AttributeError, TypeError):
+    except (AttributeError, TypeError):
         return None
     return answer if isinstance(answer, bool) else None
 
@@ -557,7 +598,9 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
         row = None
     else:
         row = session.get(spec.model, mutation["id"])
-    if row is not None and not readable_here(session, spec.model, row, spec.readable(user)):
+    if row is not None and not readable_here(
+            session, spec.model, row,
+            batch_clause(session, (spec.name, user.id), lambda: spec.readable(user))):
         raise Refusal("not_found", "Data tidak ditemukan.", "Record not found.")
     if spec.screen is not None and spec.screen(user, row, mutation):
         return 0
@@ -569,10 +612,14 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
         code = "forbidden" if e.reason in ("insert_only", "archive_only") else "invalid"
         raise Refusal(code, _merge_refusal_id(e.reason),
                       f"The change was refused ({e.reason}).") from None
-    try:
-        values = spec.load(merge.plain_fields(after), False)
-    except ValidationError as e:
-        raise Refusal("invalid", "Data tidak valid.", "Invalid data.", fields=e.messages) from None
+    plain = merge.plain_fields(after)
+    values = _loaded_whole(mutation, before, plain)
+    if values is None:
+        try:
+            values = spec.load(plain, False)
+        except ValidationError as e:
+            raise Refusal("invalid", "Data tidak valid.", "Invalid data.",
+                          fields=e.messages) from None
     # Nothing of this mutation is in the session yet: a query here may flush the rows of
     # the mutations before it (a new person, say, that this referral names).
     spec.authorize(user, row, values)
@@ -583,6 +630,16 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
     except Refusal as e:
         raise RuntimeError(f"{spec.name} {mutation['id']}: refused after writing; "
                            "the transaction must not commit") from e
+
+
+def _loaded_whole(mutation: dict, before: dict | None, plain: dict) -> dict | None:
+    """The values validate_batch loaded, when the merged record is exactly the record sent
+    (a new one): loading it again would give the same."""
+    kept = mutation.get(LOADED_WHOLE)
+    if kept is None or before is not None:
+        return None
+    fields, whole = kept
+    return whole if plain == fields else None
 
 
 def _authorize_lost(spec: EntitySpec, user, row, mutation: dict, after: dict) -> None:

@@ -115,22 +115,29 @@ def notify(session, users, kind: str, referral: Referral, payload: dict, *,
     for user in _readers(session, referral, users):
         if user.id == actor_id:
             continue
-        notification = Notification(user_id=user.id, kind=kind, referral_id=referral.id,
-                                    payload=payload, dedupe_key=dedupe_key)
-        session.add(notification)
-        made.append(notification)
+        made.append(Notification(user_id=user.id, kind=kind, referral_id=referral.id,
+                                 payload=payload, dedupe_key=dedupe_key))
     if not made:
         return made
     batch = engine.BatchRows.current(session)
     if batch is None:
+        session.add_all(made)
         _queue_pushes(session, made)
         return made
-    # In a push batch: the outbox rows of all its notifications at its end, after one flush.
+    # In a push batch: all its notifications at its end, once its records are written (a
+    # flush orders no notification after its referral), then their outbox rows.
     waiting = batch.cache.setdefault("jangkau_notifications", [])
     waiting.extend(made)
-    batch.defer("jangkau_push_outbox", lambda: _queue_pushes(
-        session, [n for n in waiting if n in session]))
+    batch.defer("jangkau_notifications", lambda: _add_at_end(session, waiting))
     return made
+
+
+def _add_at_end(session, waiting: list[Notification]) -> None:
+    session.flush()
+    # Of a referral undone since (a mutation that failed), none.
+    kept = [n for n in waiting if engine.get_row(session, Referral, n.referral_id) is not None]
+    session.add_all(kept)
+    _queue_pushes(session, kept)
 
 
 def _queue_pushes(session, made: list[Notification]) -> None:
