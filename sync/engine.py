@@ -647,9 +647,11 @@ def _authorize_lost(spec: EntitySpec, user, row, mutation: dict, after: dict) ->
     where a user may later choose it: the writer must have had the right to make it. So the
     record as the writer meant it is authorised too, not only the merged one, which holds
     the stored value of each field the write lost."""
+    if row is None:
+        return
     sent = mutation.get("fields") or {}
     lost = [name for name, value in sent.items() if not merge.same_value(after[name], value)]
-    if row is None or not lost:
+    if not lost:
         return
     try:
         meant = spec.load(merge.plain_fields(after) | {name: sent[name] for name in lost},
