@@ -232,9 +232,25 @@ def validate_batch(registry: dict[str, EntitySpec], mutations: list[dict]) -> li
 
 
 def _json_fields(spec: EntitySpec, loaded: dict, sent: dict) -> dict:
-    # Normalised values, as JSON, for exactly the fields the client sent.
-    dumped = spec.dump(_Values(loaded))
-    return {name: dumped.get(name, sent[name]) for name in sent}
+    # Normalised values, as JSON, for exactly the fields the client sent. A value that
+    # loads as itself (a plain string, number, flag or list of them) is its own JSON; the
+    # others (dates, numbers in normal form) are dumped.
+    changed = {name: loaded[name] for name in sent
+               if name in loaded and not _loads_as_itself(sent[name], loaded[name])}
+    if not changed:
+        return dict(sent)
+    dumped = spec.dump(_Values(changed))
+    return {name: dumped.get(name, sent[name]) if name in changed else sent[name]
+            for name in sent}
+
+
+def _loads_as_itself(sent, loaded) -> bool:
+    if type(sent) is not type(loaded):
+        return False
+    if type(sent) is list:
+        return all(type(a) is type(b) and type(a) in merge.PLAIN and a == b
+                   for a, b in zip(sent, loaded, strict=False)) and len(sent) == len(loaded)
+    return type(sent) in merge.PLAIN and sent == loaded
 
 
 class _Values:
