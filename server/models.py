@@ -251,6 +251,10 @@ class MigrationPlan(SyncedRecord, db.Model):
     # Codes from enums.DOCUMENTS that the person already holds.
     documents: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
 
+    # Unused in code: it orders a flush, so that a batch that adds the person and this row
+    # together inserts the person first (the unit of work orders rows by relationships).
+    person: so.Mapped[Person] = so.relationship()
+
 
 class Consent(SyncedRecord, db.Model):
     """A person's consent (or a guardian's for a child) to named purposes."""
@@ -266,6 +270,10 @@ class Consent(SyncedRecord, db.Model):
     given_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime)
     withdrawn_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
     keep_until: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
+
+    # Unused in code: it orders a flush, so that a batch that adds the person and this row
+    # together inserts the person first (the unit of work orders rows by relationships).
+    person: so.Mapped[Person] = so.relationship()
 
 
 class Referral(SyncedRecord, db.Model):
@@ -328,6 +336,10 @@ class ReferralEvent(SyncedRecord, db.Model):
     # A late transition that is no longer allowed stays in the history, flagged.
     flagged: so.Mapped[bool] = so.mapped_column(default=False)
     flag_reason: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+
+    # Unused in code: it orders a flush, so that a batch that adds a referral and its event
+    # together inserts the referral first (the unit of work orders rows by relationships).
+    referral: so.Mapped[Referral] = so.relationship()
 
 
 class AuditEntry(db.Model):
@@ -440,6 +452,11 @@ class PossibleDuplicate(db.Model):
     resolved_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     # Pulled by phones (read only), like conflicts.
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
+
+    # Unused in code: it orders a flush, so that a batch that adds both persons and their pair
+    # together inserts the persons first (the unit of work orders rows by relationships).
+    person: so.Mapped[Person] = so.relationship(foreign_keys=[person_id])
+    other_person: so.Mapped[Person] = so.relationship(foreign_keys=[other_person_id])
 
 
 class PushSubscription(db.Model):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sync import engine
+
 from .errors import Refused
 from .errors import invalid
 from .extensions import db
@@ -141,6 +143,14 @@ def readable(user: User, model):
 
 def get_readable(user: User, model, record_id: str):
     """The record if the user may read it; 404 otherwise, as if it did not exist."""
+    if engine.BatchRows.current(db.session) is not None:
+        # In a push batch: the batch's own rows too, without a flush per record.
+        record = engine.get_row(db.session, model, str(record_id))
+        clause = engine.batch_clause(db.session, (model, user.id),
+                                     lambda: readable(user, model))
+        if record is None or not engine.readable_here(db.session, model, record, clause):
+            raise Refused("not_found", "Data tidak ditemukan.", "Record not found.")
+        return record
     record = db.session.execute(
         sa.select(model).where(model.id == str(record_id), readable(user, model))
     ).scalar_one_or_none()

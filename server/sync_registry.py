@@ -194,7 +194,7 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
 def _resend_person(session, user, row: Consent, is_new: bool) -> None:
     # What a partner receives of a person follows the person's consents (server.domain
     # .disclosure): a consent given or withdrawn sends the person to the phones again.
-    sequence.touch([session.get(Person, row.person_id)])
+    sequence.touch([engine.get_row(session, Person, row.person_id)])
 
 
 def build_registry() -> dict[str, engine.EntitySpec]:

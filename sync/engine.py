@@ -36,6 +36,8 @@ KEPT_REFUSALS = 500
 # A pull of at most this many sequence numbers reads them in order (see pull).
 SEQ_SCAN_MAX = 20_000
 META_KEYS = ("_authors", "_bases", "_deleted_by", "_deleted_base")
+# A validated mutation's fields as loaded, when they made a whole record (validate_batch).
+LOADED_WHOLE = "_loaded_whole"
 
 
 class Refusal(Exception):
@@ -207,21 +209,48 @@ def validate_batch(registry: dict[str, EntitySpec], mutations: list[dict]) -> li
         except hlc_mod.HLCError:
             errors[str(mid)] = {"hlc": ["Invalid value."]}
             continue
+        whole = None
         try:
-            loaded = spec.load(m["fields"], True) if m["fields"] else {}
+            if m["fields"]:
+                try:
+                    # A record sent whole (a new one, mostly) is loaded as apply_one will
+                    # load it: it is not loaded twice (see _loaded_whole).
+                    loaded = whole = spec.load(m["fields"], False)
+                except ValidationError:
+                    loaded = spec.load(m["fields"], True)
+            else:
+                loaded = {}
         except ValidationError as e:
             errors[str(mid)] = {"fields": e.messages}
             continue
-        out.append(dict(m, fields=_json_fields(spec, loaded, m["fields"])))
+        fields = _json_fields(spec, loaded, m["fields"])
+        out.append(dict(m, fields=fields) if whole is None
+                   else dict(m, fields=fields, **{LOADED_WHOLE: (fields, whole)}))
     if errors:
         raise BatchInvalid(errors)
     return out
 
 
 def _json_fields(spec: EntitySpec, loaded: dict, sent: dict) -> dict:
-    # Normalised values, as JSON, for exactly the fields the client sent.
-    dumped = spec.dump(_Values(loaded))
-    return {name: dumped.get(name, sent[name]) for name in sent}
+    # Normalised values, as JSON, for exactly the fields the client sent. A value that
+    # loads as itself (a plain string, number, flag or list of them) is its own JSON; the
+    # others (dates, numbers in normal form) are dumped.
+    changed = {name: loaded[name] for name in sent
+               if name in loaded and not _loads_as_itself(sent[name], loaded[name])}
+    if not changed:
+        return dict(sent)
+    dumped = spec.dump(_Values(changed))
+    return {name: dumped.get(name, sent[name]) if name in changed else sent[name]
+            for name in sent}
+
+
+def _loads_as_itself(sent, loaded) -> bool:
+    if type(sent) is not type(loaded):
+        return False
+    if type(sent) is list:
+        return all(type(a) is type(b) and type(a) in merge.PLAIN and a == b
+                   for a, b in zip(sent, loaded, strict=False)) and len(sent) == len(loaded)
+    return type(sent) in merge.PLAIN and sent == loaded
 
 
 class _Values:
@@ -327,7 +356,7 @@ def _push(session, registry: dict[str, EntitySpec], client, user, mutations: lis
                 result.refused.append(refusal.as_dict(mid))
             last_mutation_id = mid
             continue
-        absent, held = set(rows.absent), len(rows.held)
+        absent, held, added = set(rows.absent), len(rows.held), dict(rows.added)
         try:
             with session.begin_nested():
                 conflicts = apply_one(session, spec, user, mutation, conflict_model,
@@ -340,9 +369,11 @@ def _push(session, registry: dict[str, EntitySpec], client, user, mutations: lis
         except Exception as error:
             if _transient(session, error):
                 raise
-            rows.absent, rows.held[held:] = absent, []
+            rows.absent, rows.held[held:], rows.added = absent, [], added
             result.refused.append(_server_error(mid, m, error))
         last_mutation_id = mid
+    # The policies' work put off to the end of the batch, once for all its records.
+    rows.finish()
     session.info.pop(BATCH_ROWS, None)
     client.last_mutation_id = last_mutation_id
     result.last_mutation_id = last_mutation_id
@@ -424,22 +455,48 @@ class BatchRows:
     def __init__(self) -> None:
         self.held: list = []
         self.absent: set[tuple[str, str]] = set()
+        # The rows the batch added, by (model, id): not in the identity map until flushed,
+        # and the batch flushes once, at its end (see get_row).
+        self.added: dict[tuple[type, str], Any] = {}
+        self.names: dict[type, str] = {}
+        self.mutations: list[dict] = []
+        # What the policies look up once per batch (server.domain), and the work they put
+        # off to the end of the batch, once for all its records, by key in order.
+        self.cache: dict[str, Any] = {}
+        self.deferred: dict[str, Callable[[], None]] = {}
 
     @staticmethod
-    def note_added(session, entity: str, record_id: str) -> None:
+    def current(session) -> BatchRows | None:
+        """The batch a push is applying in this session, if any."""
+        return session.info.get(BATCH_ROWS)
+
+    @staticmethod
+    def note_added(session, entity: str, record_id: str, row=None) -> None:
         """A hook added a row of its own: it exists now for the rest of the batch."""
         batch = session.info.get(BATCH_ROWS)
         if batch is not None:
             batch.absent.discard((entity, record_id))
+            if row is not None:
+                batch.added[(type(row), record_id)] = row
+
+    def defer(self, key: str, work: Callable[[], None]) -> None:
+        """Run `work` once at the end of the batch, before its flush."""
+        self.deferred.setdefault(key, work)
+
+    def finish(self) -> None:
+        while self.deferred:
+            key = next(iter(self.deferred))
+            self.deferred.pop(key)()
 
     @classmethod
     def load(cls, session, registry: dict[str, EntitySpec], mutations: list[dict],
              last_mutation_id: int) -> BatchRows:
         batch = cls()
+        batch.names = {spec.model: name for name, spec in registry.items()}
+        batch.mutations = [m for m in mutations if m["mutation_id"] > last_mutation_id]
         wanted: dict[str, set[str]] = {}
-        for m in mutations:
-            if m["mutation_id"] > last_mutation_id:
-                wanted.setdefault(m["entity"], set()).add(m["id"])
+        for m in batch.mutations:
+            wanted.setdefault(m["entity"], set()).add(m["id"])
         for name, ids in wanted.items():
             model = registry[name].model
             ordered = sorted(ids)
@@ -454,6 +511,97 @@ class BatchRows:
         return batch
 
 
+def get_row(session, model, record_id):
+    """`session.get`, which in a push batch also finds the rows the batch added and has not
+    flushed (the identity map holds flushed rows only), and knows the records that do not
+    exist, all without a query or a flush."""
+    batch = session.info.get(BATCH_ROWS)
+    if batch is not None:
+        row = batch.added.get((model, record_id))
+        if row is not None and row in session:
+            return row
+        name = batch.names.get(model)
+        if name is not None and (name, record_id) in batch.absent:
+            return None
+        # Every row the batch added is found above: the database answers alike unflushed.
+        with session.no_autoflush:
+            return session.get(model, record_id)
+    return session.get(model, record_id)
+
+
+_EVALUATORS: dict[type, Any] = {}
+
+
+def batch_clause(session, key: tuple, build: Callable[[], Any]):
+    """A WHERE clause built once per push batch (the same user's scope for every record),
+    so its evaluator is compiled once too (readable_here); built afresh outside a batch."""
+    batch = session.info.get(BATCH_ROWS)
+    if batch is None:
+        return build()
+    key = ("jangkau_clause", *key)
+    if key not in batch.cache:
+        batch.cache[key] = build()
+    return batch.cache[key]
+
+
+def readable_here(session, model, row, clause) -> bool:
+    """Whether `row` passes the WHERE clause `clause`, as the database would answer once
+    the session is flushed. In a push batch a clause on the row's own columns is evaluated
+    on the row in memory (a query would flush the batch so far, once per record); one that
+    needs other rows (a subquery), or a row whose values are not all loaded, is asked of
+    the database."""
+    batch = session.info.get(BATCH_ROWS)
+    if batch is not None:
+        key = ("jangkau_evaluator", id(clause))
+        compiled = batch.cache.get(key)
+        if compiled is None or compiled[0] is not clause:
+            compiled = batch.cache[key] = (clause, *_compile(model, clause))
+        answer = _evaluate(row, *compiled[1:])
+        if answer is not None:
+            return answer
+    return session.execute(
+        sa.select(model.id).where(model.id == row.id, clause)
+    ).first() is not None
+
+
+def _compile(model, clause) -> tuple:
+    """(evaluator or None, the columns it reads): None when only the database can tell."""
+    from sqlalchemy.orm.evaluator import UnevaluatableError
+    from sqlalchemy.orm.evaluator import _EvaluatorCompiler
+
+    if isinstance(clause, sa.sql.elements.True_ | sa.sql.elements.False_):
+        answer = isinstance(clause, sa.sql.elements.True_)
+        return (lambda row: answer), ()
+    mapper = sa.inspect(model)
+    columns = []
+    for element in sa.sql.visitors.iterate(clause):
+        if not isinstance(element, sa.Column):
+            continue
+        if element.table is not model.__table__:
+            return None, ()
+        columns.append((mapper.get_property_by_column(element).key,
+                        element.default is None and element.server_default is None))
+    try:
+        return _EvaluatorCompiler(model).process(clause), tuple(columns)
+    except UnevaluatableError:
+        return None, ()
+
+
+def _evaluate(row, evaluate, columns) -> bool | None:
+    if evaluate is None:
+        return None
+    state = sa.inspect(row)
+    for key, null_by_default in columns:
+        if key not in state.dict and not (state.pending and null_by_default):
+            # Unloaded, or a default the flush would set: the database knows.
+            return None
+    try:
+        answer = evaluate(row)
+    except (AttributeError, TypeError):
+        return None
+    return answer if isinstance(answer, bool) else None
+
+
 def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *,
               rows: BatchRows | None = None) -> int:
     """Merge one mutation into its row; returns how many conflict entries it logged.
@@ -466,12 +614,10 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
         row = None
     else:
         row = session.get(spec.model, mutation["id"])
-    if row is not None:
-        visible = session.execute(
-            sa.select(spec.model.id).where(spec.model.id == row.id, spec.readable(user))
-        ).first()
-        if visible is None:
-            raise Refusal("not_found", "Data tidak ditemukan.", "Record not found.")
+    if row is not None and not readable_here(
+            session, spec.model, row,
+            batch_clause(session, (spec.name, user.id), lambda: spec.readable(user))):
+        raise Refusal("not_found", "Data tidak ditemukan.", "Record not found.")
     if spec.screen is not None and spec.screen(user, row, mutation):
         return 0
     before = to_record(spec, row) if row is not None else None
@@ -482,10 +628,14 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
         code = "forbidden" if e.reason in ("insert_only", "archive_only") else "invalid"
         raise Refusal(code, _merge_refusal_id(e.reason),
                       f"The change was refused ({e.reason}).") from None
-    try:
-        values = spec.load(merge.plain_fields(after), False)
-    except ValidationError as e:
-        raise Refusal("invalid", "Data tidak valid.", "Invalid data.", fields=e.messages) from None
+    plain = merge.plain_fields(after)
+    values = _loaded_whole(mutation, before, plain)
+    if values is None:
+        try:
+            values = spec.load(plain, False)
+        except ValidationError as e:
+            raise Refusal("invalid", "Data tidak valid.", "Invalid data.",
+                          fields=e.messages) from None
     # Nothing of this mutation is in the session yet: a query here may flush the rows of
     # the mutations before it (a new person, say, that this referral names).
     spec.authorize(user, row, values)
@@ -498,14 +648,26 @@ def apply_one(session, spec: EntitySpec, user, mutation: dict, conflict_model, *
                            "the transaction must not commit") from e
 
 
+def _loaded_whole(mutation: dict, before: dict | None, plain: dict) -> dict | None:
+    """The values validate_batch loaded, when the merged record is exactly the record sent
+    (a new one): loading it again would give the same."""
+    kept = mutation.get(LOADED_WHOLE)
+    if kept is None or before is not None:
+        return None
+    fields, whole = kept
+    return whole if plain == fields else None
+
+
 def _authorize_lost(spec: EntitySpec, user, row, mutation: dict, after: dict) -> None:
     """A write that lost the merge (its clock is older) still reaches the conflict log,
     where a user may later choose it: the writer must have had the right to make it. So the
     record as the writer meant it is authorised too, not only the merged one, which holds
     the stored value of each field the write lost."""
+    if row is None:
+        return
     sent = mutation.get("fields") or {}
     lost = [name for name, value in sent.items() if not merge.same_value(after[name], value)]
-    if row is None or not lost:
+    if not lost:
         return
     try:
         meant = spec.load(merge.plain_fields(after) | {name: sent[name] for name in lost},
@@ -525,6 +687,7 @@ def _write(session, spec: EntitySpec, user, mutation: dict, conflict_model, row,
         if rows is not None:
             rows.absent.discard(key)
             rows.held.append(row)
+            rows.added[(spec.model, row.id)] = row
     for name, value in values.items():
         setattr(row, name, value)
     _store_record(row, after)
@@ -533,9 +696,9 @@ def _write(session, spec: EntitySpec, user, mutation: dict, conflict_model, row,
         with session.no_autoflush:
             spec.prepare(session, user, row, is_new)
     # The row is complete. It is flushed when a query needs it (autoflush) or at the end
-    # of the push, so a run of new records is written in one flush, one sequence range.
+    # of the push, so a run of new records is written in one flush, one sequence range:
+    # the hooks find the batch's rows with get_row and look up the rest once per batch.
     if spec.after_write:
-        session.flush()
         spec.after_write(session, user, row, is_new)
     return log_conflicts(session, conflict_model, conflicts)
 

@@ -12,6 +12,7 @@ Only ``now()`` without ``wall_ms`` reads the system clock; everything else is pu
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -65,6 +66,13 @@ def parse(value: str) -> HLC:
     """Parse an encoded HLC string; raise HLCError if it is malformed."""
     if not isinstance(value, str):
         raise HLCError(f"HLC must be a string, not {type(value).__name__}")
+    return _parse(value)
+
+
+# A push reads each mutation's clock about ten times (check, node, shift, clamp, merge):
+# parsed once. An HLC is immutable, so handing out the same one is safe.
+@functools.lru_cache(maxsize=8192)
+def _parse(value: str) -> HLC:
     m = _HLC_RE.fullmatch(value)
     if m is None:
         raise HLCError(f"bad HLC: {value!r}")

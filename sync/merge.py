@@ -152,7 +152,14 @@ def canonical(value: Any) -> str:
 
 def same_value(a: Any, b: Any) -> bool:
     """True if a and b are the same JSON value (so 1 and True differ, as in JavaScript)."""
+    if type(a) is type(b) and type(a) in PLAIN:
+        # Of one of these types, equal values and only those have equal canonical JSON.
+        return a == b
     return canonical(a) == canonical(b)
+
+
+# JSON values of these types are equal exactly when their canonical JSON is.
+PLAIN = (str, int, bool, type(None))
 
 
 def mutation_key(mutation: dict) -> tuple[str, int]:

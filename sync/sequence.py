@@ -82,9 +82,11 @@ def _stamp(session, flush_context, instances):
     if _exit_model is not None:
         _record_exits(session)
     numbered = _synced_classes + ((_exit_model,) if _exit_model is not None else ())
-    rows = [obj for obj in list(session.new) + list(session.dirty)
-            if isinstance(obj, numbered)
-            and (obj in session.new or session.is_modified(obj))]
+    # session.new and session.dirty build a new set at each access: read each once, or a
+    # flush of n rows costs n times n.
+    rows = [obj for obj in session.new if isinstance(obj, numbered)]
+    rows += [obj for obj in session.dirty
+             if isinstance(obj, numbered) and session.is_modified(obj)]
     if not rows:
         return
     first = allocate(session, len(rows))
@@ -120,7 +122,9 @@ def touch(rows) -> None:
     """
     rows = [row for row in rows if row is not None]
     for row in rows:
-        flag_modified(row, "change_seq")
+        # A row not yet inserted takes a new number with its insert.
+        if not sa.inspect(row).pending:
+            flag_modified(row, "change_seq")
     ids = {row.id for row in rows if isinstance(getattr(row, "id", None), str)}
     session = object_session(rows[0]) if rows else None
     if _conflict_model is None or not ids or session is None:

@@ -6,10 +6,15 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from server.domain.referrals import first_event_id
 from server.extensions import db
 from server.models import ConflictEntry
+from server.models import Consent
+from server.models import MigrationPlan
+from server.models import Notification
 from server.models import OutreachVisit
 from server.models import Person
+from server.models import PossibleDuplicate
 from server.models import Referral
 from server.models import ReferralEvent
 from server.models import SyncClient
@@ -591,3 +596,42 @@ def test_two_lost_answers_in_a_row_keep_both_refusals(client, officer):
     again = client.post("/api/sync", json=second, headers=officer.headers).get_json()
     assert again["skipped"] == [1, 2]
     assert [r["mutation_id"] for r in again["refused"]] == [1, 2]
+
+
+def test_one_batch_writes_a_person_their_consent_referral_and_duplicate(client, officer,
+                                                                       make_account):
+    """The rows of a batch are flushed once, at its end: the policies of each record still
+    find the records before it in the same batch (a new person's consent and referral, a
+    duplicate of a person registered just before), and the desk is told."""
+    desk = make_account("ltsa")
+    phone = Phone(client, officer)
+    person_id = phone.new("persons", dict(PERSON, nik="3209015204980001"))
+    consent_id = phone.new("consents", {"person_id": person_id, "purposes": ["rujukan_ltsa"],
+                                        "notice_version": "2024-10", "method": "centang",
+                                        "given_at": "2026-11-01T03:00:00+00:00"})
+    plan_id = phone.new("migration_plans", {"person_id": person_id,
+                                            "destination_country": "TW", "sector": "plrt"})
+    referral_id = phone.new("referrals", {"person_id": person_id, "services": ["bantuan_hukum"]})
+    twin_id = phone.new("persons", dict(PERSON, name="Siti Nurhasana", nik="3209015204980001"))
+    # On the basis of consent, the referral's check reads the consent (a flush mid-batch).
+    other_id = phone.new("persons", dict(PERSON, name="Imas", lawful_basis="persetujuan",
+                                         birth_date="1990-01-01"))
+    phone.new("consents", {"person_id": other_id, "purposes": ["rujukan_ltsa"],
+                           "notice_version": "2024-10", "method": "centang",
+                           "given_at": "2026-11-01T03:00:00+00:00"})
+    other_referral_id = phone.new("referrals", {"person_id": other_id,
+                                                "services": ["bantuan_hukum"]})
+    answer = phone.sync()
+    assert answer["refused"] == [] and len(answer["applied"]) == 8
+    assert db.session.get(Referral, other_referral_id).status == "terkirim"
+    assert db.session.get(MigrationPlan, plan_id).person_id == person_id
+    referral = db.session.get(Referral, referral_id)
+    assert referral.status == "terkirim" and referral.desa_code == DESA_A
+    assert db.session.get(ReferralEvent, first_event_id(referral_id)) is not None
+    pair = db.session.execute(sa.select(PossibleDuplicate)).scalar_one()
+    assert {pair.person_id, pair.other_person_id} == {person_id, twin_id}
+    assert pair.match == "nik"
+    told = db.session.execute(sa.select(Notification.user_id, Notification.referral_id)).all()
+    assert sorted(told) == sorted([(desk.user_id, referral_id),
+                                   (desk.user_id, other_referral_id)])
+    assert db.session.get(Consent, consent_id).person_id == person_id

@@ -16,6 +16,7 @@ refuse it, and only the moves of an authorised merge in progress pass (`merge_mo
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from sync import engine
 from sync import sequence
 
 from .. import scopes
@@ -101,6 +103,14 @@ def pairs_of(session, person: Person) -> list[PossibleDuplicate]:
         PossibleDuplicate.other_person_id == person.id))).scalars())
 
 
+def pairs_of_persons(session, person_ids: list[str]) -> list[PossibleDuplicate]:
+    """The pairs of any of `person_ids` (as stored: read without a flush)."""
+    with session.no_autoflush:
+        return list(session.execute(sa.select(PossibleDuplicate).where(sa.or_(
+            PossibleDuplicate.person_id.in_(person_ids),
+            PossibleDuplicate.other_person_id.in_(person_ids)))).scalars())
+
+
 def other_of(pair: PossibleDuplicate, person_id: str) -> str:
     return pair.other_person_id if pair.person_id == person_id else pair.person_id
 
@@ -131,17 +141,25 @@ def flag(session, user, person: Person, is_new: bool = False) -> None:
                 pair.status, pair.resolved_at, pair.resolved_by_id = "open", None, None
             if pair.match != match:
                 pair.match = match
+    batch = engine.BatchRows.current(session)
+    if batch is not None:
+        alike_here = _batch_alike(session, batch)
+        alike_here.add(person)
     if not active:
         return
-    alike = sa.and_(Person.birth_date == person.birth_date, Person.desa_code == person.desa_code)
-    if person.birth_date is None:
-        alike = sa.false()
-    if person.nik_hash:
-        alike = sa.or_(alike, Person.nik_hash == person.nik_hash)
-    candidates = session.execute(sa.select(Person).where(
-        Person.id != person.id, Person.archived_at.is_(None), Person.deleted_hlc.is_(None),
-        Person.processing_stopped_at.is_(None),
-        alike)).scalars()
+    if batch is not None:
+        candidates = alike_here.of(person)
+    else:
+        alike = sa.and_(Person.birth_date == person.birth_date,
+                        Person.desa_code == person.desa_code)
+        if person.birth_date is None:
+            alike = sa.false()
+        if person.nik_hash:
+            alike = sa.or_(alike, Person.nik_hash == person.nik_hash)
+        candidates = session.execute(sa.select(Person).where(
+            Person.id != person.id, Person.archived_at.is_(None), Person.deleted_hlc.is_(None),
+            Person.processing_stopped_at.is_(None),
+            alike)).scalars()
     for other in candidates:
         match = match_of(person, other)
         if other.id in known or match is None:
@@ -149,6 +167,89 @@ def flag(session, user, person: Person, is_new: bool = False) -> None:
         first, second = sorted((person.id, other.id))
         session.add(PossibleDuplicate(id=pair_id(first, second), person_id=first,
                                       other_person_id=second, match=match, status="open"))
+
+
+class _Alike:
+    """The persons a push batch may match, by birth date and desa, and by NIK hash: those
+    stored that share one with a person of the batch (read once), and the batch's own as
+    it writes them. `of` checks each candidate's values as they are now, as the query of
+    `flag` would after a flush."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple, dict[str, Person]] = {}
+
+    def add(self, person: Person) -> None:
+        for key in _keys(person.birth_date, person.desa_code, person.nik_hash):
+            self.index.setdefault(key, {})[person.id] = person
+
+    def of(self, person: Person) -> list[Person]:
+        found: dict[str, Person] = {}
+        for key in _keys(person.birth_date, person.desa_code, person.nik_hash):
+            found.update(self.index.get(key, {}))
+        return [other for other in found.values()
+                if other.id != person.id and _active(other) and other in _session_of(person)
+                and ((person.birth_date is not None and other.birth_date == person.birth_date
+                      and other.desa_code == person.desa_code)
+                     or (person.nik_hash and other.nik_hash == person.nik_hash))]
+
+
+def _session_of(person: Person):
+    return sa.orm.object_session(person) or ()
+
+
+def _keys(birth_date, desa_code, hashed) -> list[tuple]:
+    keys = []
+    if birth_date is not None:
+        keys.append(("born", birth_date, desa_code))
+    if hashed:
+        keys.append(("nik", hashed))
+    return keys
+
+
+def _batch_alike(session, batch) -> _Alike:
+    """The stored persons that may match a person a push batch writes, read once per batch:
+    those of a birth date and desa, or a NIK, that the batch's persons have or had."""
+    alike = batch.cache.get("jangkau_alike")
+    if alike is not None:
+        return alike
+    alike = batch.cache["jangkau_alike"] = _Alike()
+    dates, desas, hashes = set(), set(), set()
+    for m in batch.mutations:
+        if m["entity"] != "persons":
+            continue
+        fields = m.get("fields") or {}
+        stored = batch.added.get((Person, m["id"])) or session.identity_map.get(
+            sa.inspect(Person).identity_key_from_primary_key((m["id"],)))
+        if stored is not None:
+            dates.add(stored.birth_date)
+            desas.add(stored.desa_code)
+            hashes.add(stored.nik_hash)
+        if isinstance(fields.get("birth_date"), str):
+            try:
+                dates.add(dt.date.fromisoformat(fields["birth_date"]))
+            except ValueError:
+                pass
+        if isinstance(fields.get("desa_code"), str):
+            desas.add(fields["desa_code"])
+        if isinstance(fields.get("nik"), str):
+            hashes.add(nik_hash(fields["nik"]))
+    dates.discard(None)
+    desas.discard(None)
+    hashes.discard(None)
+    if not (dates and desas) and not hashes:
+        return alike
+    clauses = []
+    if dates and desas:
+        clauses.append(sa.and_(Person.birth_date.in_(sorted(dates)),
+                               Person.desa_code.in_(sorted(desas))))
+    if hashes:
+        clauses.append(Person.nik_hash.in_(sorted(hashes)))
+    with session.no_autoflush:
+        for person in session.execute(sa.select(Person).where(
+                Person.archived_at.is_(None), Person.deleted_hlc.is_(None),
+                Person.processing_stopped_at.is_(None), sa.or_(*clauses))).scalars():
+            alike.add(person)
+    return alike
 
 
 def readable(user):

@@ -17,6 +17,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from sync import engine
+
 from .. import scopes
 from ..enums import REFERRAL_STATUSES
 from ..models import Notification
@@ -43,9 +45,15 @@ def referral_url(referral_id: str) -> str:
 
 
 def _place(session, referral: Referral) -> tuple[str, str]:
-    desa = session.get(Region, referral.desa_code)
-    kecamatan = session.get(Region, desa.parent_code) if desa and desa.parent_code else None
-    return (desa.name if desa else referral.desa_code), (kecamatan.name if kecamatan else "")
+    # Regions are reference data: each looked up once per transaction (the identity map
+    # holds unchanged rows only weakly, and a batch notifies of many referrals).
+    names = per_transaction(session, "jangkau_place_names", dict)
+    if referral.desa_code not in names:
+        desa = session.get(Region, referral.desa_code)
+        kecamatan = session.get(Region, desa.parent_code) if desa and desa.parent_code else None
+        names[referral.desa_code] = ((desa.name if desa else referral.desa_code),
+                                     (kecamatan.name if kecamatan else ""))
+    return names[referral.desa_code]
 
 
 def _payload(session, kind: str, referral: Referral, title: tuple[str, str],
@@ -107,23 +115,49 @@ def notify(session, users, kind: str, referral: Referral, payload: dict, *,
     for user in _readers(session, referral, users):
         if user.id == actor_id:
             continue
-        notification = Notification(user_id=user.id, kind=kind, referral_id=referral.id,
-                                    payload=payload, dedupe_key=dedupe_key)
-        session.add(notification)
-        made.append(notification)
+        made.append(Notification(user_id=user.id, kind=kind, referral_id=referral.id,
+                                 payload=payload, dedupe_key=dedupe_key))
     if not made:
         return made
+    batch = engine.BatchRows.current(session)
+    if batch is None:
+        session.add_all(made)
+        _queue_pushes(session, made)
+        return made
+    # In a push batch: all its notifications at its end, once its records are written (a
+    # flush orders no notification after its referral), then their outbox rows.
+    waiting = batch.cache.setdefault("jangkau_notifications", [])
+    waiting.extend(made)
+    batch.defer("jangkau_notifications", lambda: _add_at_end(session, waiting))
+    return made
+
+
+def _add_at_end(session, waiting: list[Notification]) -> None:
     session.flush()
+    # Of a referral undone since (a mutation that failed), none.
+    kept = [n for n in waiting if engine.get_row(session, Referral, n.referral_id) is not None]
+    session.add_all(kept)
+    _queue_pushes(session, kept)
+
+
+def _queue_pushes(session, made: list[Notification]) -> None:
+    """One outbox row per notification and push subscription of its recipient."""
+    if not made:
+        return
+    session.flush()  # the notifications' ids
     subscriptions = session.execute(
         sa.select(PushSubscription.id, PushSubscription.user_id)
-        .where(PushSubscription.user_id.in_([n.user_id for n in made]))
+        .where(PushSubscription.user_id.in_({n.user_id for n in made}))
     ).all()
-    for notification in made:
-        for subscription_id, user_id in subscriptions:
-            if user_id == notification.user_id:
-                session.add(PushOutboxEntry(notification_id=notification.id,
-                                            subscription_id=subscription_id))
-    return made
+    by_user: dict[int, list[int]] = {}
+    for subscription_id, user_id in subscriptions:
+        by_user.setdefault(user_id, []).append(subscription_id)
+    rows = [{"notification_id": notification.id, "subscription_id": subscription_id}
+            for notification in made for subscription_id in by_user.get(notification.user_id, ())]
+    if rows:
+        # One statement for all: nothing in this transaction reads them back (the ORM would
+        # insert them one by one, to learn each new id).
+        session.execute(sa.insert(PushOutboxEntry), rows)
 
 
 def referral_sent(session, user, referral: Referral) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sync import sequence
+
 from .. import scopes
 from ..errors import Refused
 from ..errors import invalid
@@ -119,6 +121,31 @@ def check_child_write(user, row, values: dict, *, archived_ok: bool = False,
     if person.archived_at is not None and not archived_ok:
         raise archived()
     return person
+
+
+def enter_at_end(session, batch, person_id: str) -> None:
+    """In a push batch: send the person again with their records (person_records) at the
+    end of the batch, once for all the persons its referrals bring into a scope."""
+    ids = batch.cache.setdefault("jangkau_entering", {})
+    ids[person_id] = None
+    batch.defer("jangkau_entering", lambda: _touch_entering(session, batch, list(ids)))
+
+
+def _touch_entering(session, batch, person_ids: list[str]) -> None:
+    # Rows the batch added take their sequence numbers in this transaction anyway: no phone
+    # is past them. The others are read as stored (a flush now would number them twice).
+    new = {key[1] for key in batch.added}
+    stored = [person_id for person_id in person_ids if person_id not in new]
+    rows = []
+    with session.no_autoflush:
+        for start in range(0, len(stored), 500):
+            chunk = stored[start:start + 500]
+            rows += session.execute(sa.select(Person).where(Person.id.in_(chunk))).scalars()
+            for model in (Consent, MigrationPlan):
+                rows += session.execute(
+                    sa.select(model).where(model.person_id.in_(chunk))).scalars()
+            rows += duplicates.pairs_of_persons(session, chunk)
+    sequence.touch([row for row in rows if row.id not in new])
 
 
 def person_records(session, person: Person) -> list:

@@ -146,7 +146,7 @@ def prepare(session, user, row: Referral, is_new: bool) -> None:
     moved = not is_new and sa.inspect(row).attrs.person_id.history.has_changes()
     if not (is_new or moved):
         return
-    person = session.get(Person, row.person_id)
+    person = engine.get_row(session, Person, row.person_id)
     row.desa_code = person.desa_code
     row.community_group_id = person.community_group_id
     row.is_child = bool(is_child(person.birth_date))
@@ -168,21 +168,53 @@ def after_write(session, user, row: Referral, is_new: bool) -> None:
     and plans) into the LTSA's scope."""
     if not is_new:
         return
+    batch = engine.BatchRows.current(session)
+    person = engine.get_row(session, Person, row.person_id)
     # Read before anything is added, so that refresh_referral's query flushes the new event
-    # and the touched rows together (a flush per referral fewer).
-    entering = persons.person_records(session, session.get(Person, row.person_id))
+    # and the touched rows together (a flush per referral fewer). In a push batch the
+    # persons are sent again at its end, all at once.
+    entering = persons.person_records(session, person) if batch is None else None
     event_id = first_event_id(row.id)
-    if session.get(ReferralEvent, event_id) is None:
+    event = _first_event(session, batch, event_id)
+    created = event is None
+    if created:
         stamp = row.field_clocks.get("person_id") or hlc.now(engine.SERVER_NODE)
         event = ReferralEvent(id=event_id, referral_id=row.id, kind="status", status="terkirim",
                               note="", author_role=user.role, hlc=stamp, created_by_id=user.id)
         engine.stamp_server_write(event, EVENT_FIELDS, str(user.id), stamp=stamp)
         session.add(event)
-        engine.BatchRows.note_added(session, "referral_events", event_id)
+        engine.BatchRows.note_added(session, "referral_events", event_id, event)
     # The LTSA now sees the person through this referral: send the person again.
-    sequence.touch(entering)
-    refresh_referral(session, row)
+    if batch is None:
+        sequence.touch(entering)
+    else:
+        persons.enter_at_end(session, batch, person.id)
+    # A referral new in a batch has no history but the event just made: the batch found no
+    # row of it, and an event of a referral no one can read is refused.
+    refresh_referral(session, row, events=[event] if created and batch is not None else None)
     notifications.referral_sent(session, user, row)
+
+
+def _first_event(session, batch, event_id: str) -> ReferralEvent | None:
+    """The first event, if stored already (a retried create); in a push batch looked up
+    once for every new referral of the batch."""
+    if batch is None:
+        return session.get(ReferralEvent, event_id)
+    added = batch.added.get((ReferralEvent, event_id))
+    if added is not None and added in session:
+        return added
+    stored = batch.cache.get("jangkau_first_events")
+    if stored is None:
+        ids = sorted({first_event_id(m["id"]) for m in batch.mutations
+                      if m["entity"] == "referrals"})
+        stored = {}
+        with session.no_autoflush:
+            for start in range(0, len(ids), 500):
+                stored.update((event.id, event) for event in session.execute(
+                    sa.select(ReferralEvent).where(ReferralEvent.id.in_(ids[start:start + 500]))
+                ).scalars())
+        batch.cache["jangkau_first_events"] = stored
+    return stored.get(event_id)
 
 
 # Events -----------------------------------------------------------------------------------
@@ -266,22 +298,25 @@ def prepare_event(session, user, row: ReferralEvent, is_new: bool) -> None:
 
 
 def after_event(session, user, row: ReferralEvent, is_new: bool) -> None:
-    referral = session.get(Referral, row.referral_id)
+    referral = engine.get_row(session, Referral, row.referral_id)
     refresh_referral(session, referral)
     if is_new:
         notifications.event_applied(session, user, referral, row)
 
 
-def refresh_referral(session, referral: Referral) -> None:
+def refresh_referral(session, referral: Referral,
+                     events: list[ReferralEvent] | None = None) -> None:
     """Derive the referral's status, assignment, latest appointment, first desk action and
-    the outcome given on closing from its whole history."""
-    events = list(session.execute(
-        sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
-    ).scalars())
+    the outcome given on closing from its whole history (`events`, when the caller knows
+    it is all of it)."""
+    if events is None:
+        events = list(session.execute(
+            sa.select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
+        ).scalars())
     history = referral_status.replay([_as_dict(e) for e in events])
     by_id = {e.id: e for e in events}
     status = None
-    ltsa = assigned = ltsa_organisation_id()
+    ltsa = assigned = per_transaction(session, "jangkau_ltsa_id", ltsa_organisation_id)
     appointment, closing = None, None
     for entry in history:
         event = by_id[entry["id"]]
