@@ -161,6 +161,8 @@ class OutreachVisit(SyncedRecord, db.Model):
     """A kunjungan penjangkauan: a session, home visit or other outreach work."""
 
     __tablename__ = "outreach_visits"
+    # The pull walks a desa's visits in change order (server/scopes.py pull_walks).
+    __table_args__ = (sa.Index("ix_outreach_visits_desa_seq", "desa_code", "change_seq"),)
 
     visit_type: so.Mapped[str] = so.mapped_column(sa.String(30))
     visit_date: so.Mapped[dt.date] = so.mapped_column(sa.Date, index=True)
@@ -185,6 +187,9 @@ class Person(SyncedRecord, db.Model):
     """A warga: a prospective migrant worker, returnee or family member."""
 
     __tablename__ = "persons"
+    # The pull walks a desa's persons, or a registrar's, in change order (pull_walks).
+    __table_args__ = (sa.Index("ix_persons_desa_seq", "desa_code", "change_seq"),
+                      sa.Index("ix_persons_creator_seq", "created_by_id", "change_seq"))
 
     name: so.Mapped[str] = so.mapped_column(sa.String(120))
     # NIK and phone are stored encrypted (server/crypto.py); a NIK is found through its
@@ -272,6 +277,11 @@ class Referral(SyncedRecord, db.Model):
     """A rujukan of a person to the LTSA; its status is derived from its events."""
 
     __tablename__ = "referrals"
+    # The pull walks a desa's, a referrer's or an organisation's referrals in change order.
+    __table_args__ = (sa.Index("ix_referrals_desa_seq", "desa_code", "change_seq"),
+                      sa.Index("ix_referrals_creator_seq", "created_by_id", "change_seq"),
+                      sa.Index("ix_referrals_organisation_seq", "assigned_organisation_id",
+                               "change_seq"))
 
     person_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("persons.id"), index=True)
     # Copied from the person at creation: scope checks need no join.
@@ -533,3 +543,26 @@ class SyncExit(db.Model):
                                               server_default="scope_left")
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncChange(db.Model):
+    """A synced row's latest change, once per scope that reads the row through another
+    record: a desa's consents, plans and referral events (through their person or referral),
+    a registrar's ("creator:<user id>"), the persons with their consents and plans that the
+    LTSA desk ("role:ltsa") and an organisation ("organisation:<id>") read through referrals,
+    and the events of an organisation's referrals. Rows with a scope of their own (a
+    person's desa) need none: the pull walks their own (scope, change_seq) index.
+
+    Written with each change sequence (server/change_scopes.py); a row's older entries are
+    removed then. The pull walks (scope, entity, change_seq) in change order: its cost per
+    page does not grow with the distance of the cursor or the size of the database."""
+
+    __tablename__ = "sync_changes"
+
+    scope: so.Mapped[str] = so.mapped_column(sa.String(60), primary_key=True)
+    # The table of the record.
+    entity: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
+    change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, primary_key=True)
+    record_id: so.Mapped[str] = so.mapped_column(sa.String(36), primary_key=True)
+
+    __table_args__ = (sa.Index("ix_sync_changes_record", "entity", "record_id"),)

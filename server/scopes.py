@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sync.engine import Walk
+
+from . import change_scopes
 from .errors import Refused
 from .errors import invalid
 from .extensions import db
@@ -18,6 +21,7 @@ from .models import OutreachVisit
 from .models import Person
 from .models import Referral
 from .models import ReferralEvent
+from .models import SyncChange
 from .models import User
 
 _FALSE = sa.false()
@@ -121,6 +125,107 @@ def on_phones(model):
     if hasattr(model, "person_id"):
         return model.person_id.not_in(stopped_persons())
     return _TRUE
+
+
+def held_on_phones(session, model, rows: list) -> list:
+    """Of `rows` of `model`, those phones may hold (`on_phones` for a page of rows: one
+    query on their ids, where the clause would make a pull read every stopped person)."""
+    if model is Person:
+        return [row for row in rows if row.processing_stopped_at is None]
+    if model is ReferralEvent:
+        ids = sorted({row.referral_id for row in rows})
+        stopped = _stopped_among(session, Referral.id, ids, Referral.person_id)
+        return [row for row in rows if row.referral_id not in stopped]
+    if hasattr(model, "person_id"):
+        ids = sorted({row.person_id for row in rows})
+        stopped = _stopped_among(session, Person.id, ids, Person.id)
+        return [row for row in rows if row.person_id not in stopped]
+    return rows
+
+
+def _stopped_among(session, key, ids: list, person_id) -> set:
+    out: set = set()
+    for start in range(0, len(ids), 500):
+        query = sa.select(key).where(key.in_(ids[start:start + 500]),
+                                     Person.processing_stopped_at.is_not(None))
+        if key.class_ is not Person:
+            query = query.join(Person, Person.id == person_id)
+        out.update(session.execute(query).scalars())
+    return out
+
+
+def _own(model, where=None, filter_=None) -> Walk:
+    clause = where if filter_ is None else sa.and_(where, filter_)
+    return Walk(seq=model.change_seq, id=model.id, where=clause)
+
+
+def _through(model, scope: str, filter_=None) -> Walk:
+    return Walk(seq=SyncChange.change_seq, id=SyncChange.record_id,
+                where=sa.and_(SyncChange.scope == scope,
+                              SyncChange.entity == model.__tablename__),
+                filter=filter_)
+
+
+def _village_events():
+    # What the village side reads of a referral's history (referral_events_readable).
+    return sa.or_(ReferralEvent.kind == "status", ReferralEvent.audience == "village",
+                  ReferralEvent.author_role.in_(("officer", "community")))
+
+
+def pull_walks(user: User, model) -> list[Walk]:
+    """How a pull finds, in change order, the rows of `model` that `user` reads: the same
+    rows as `readable` (above), each scope walked on an index (scope key, change_seq) of
+    the table itself or of sync_changes (server/change_scopes.py: the rows read through
+    another record). What `on_phones` keeps off phones, the pull leaves out per page
+    (`held_on_phones`). Each rule here mirrors one above; tests/test_pull_walks.py checks
+    that both give the same rows for every role."""
+    role = user.role
+    if role == "admin":
+        return [_own(model)]
+    if model is OutreachVisit:
+        if role == "officer":
+            return [_own(model, OutreachVisit.desa_code == user.desa_code)]
+        if role == "community":
+            mine = OutreachVisit.created_by_id == user.id
+            if user.community_group_id:
+                mine = sa.or_(mine, OutreachVisit.community_group_id == user.community_group_id)
+            return [_own(model, OutreachVisit.desa_code == user.desa_code, mine)]
+        return []
+    if model is Referral:
+        if role == "ltsa":
+            return [_own(model)]
+        if role == "officer":
+            return [_own(model, Referral.desa_code == user.desa_code)]
+        if role == "community":
+            return [_own(model, Referral.created_by_id == user.id)]
+        if role == "partner" and user.organisation_id is not None:
+            return [_own(model, Referral.assigned_organisation_id == user.organisation_id)]
+        return []
+    if model is Person:
+        if role == "officer":
+            return [_own(model, Person.desa_code == user.desa_code)]
+        if role == "community":
+            return [_own(model, Person.created_by_id == user.id)]
+    if model is ReferralEvent:
+        if role == "ltsa":
+            return [_own(model)]
+        if role == "officer":
+            return [_through(model, change_scopes.desa_scope(user.desa_code), _village_events())]
+        if role == "community":
+            return [_through(model, change_scopes.creator_scope(user.id), _village_events())]
+        if role == "partner" and user.organisation_id is not None:
+            return [_through(model, change_scopes.organisation_scope(user.organisation_id))]
+        return []
+    # Persons (for the desk and partners), consents and plans: read through a person.
+    if role == "officer":
+        return [_through(model, change_scopes.desa_scope(user.desa_code))]
+    if role == "community":
+        return [_through(model, change_scopes.creator_scope(user.id))]
+    if role == "ltsa":
+        return [_through(model, change_scopes.LTSA)]
+    if role == "partner" and user.organisation_id is not None:
+        return [_through(model, change_scopes.organisation_scope(user.organisation_id))]
+    return []
 
 
 READABLE = {

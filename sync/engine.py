@@ -33,8 +33,6 @@ SERVER_NODE = "server"
 BATCH_ROWS = "jangkau_batch_rows"
 # How many refusals (and clamps) a client's record keeps, to answer them again on a retry.
 KEPT_REFUSALS = 500
-# A pull of at most this many sequence numbers reads them in order (see pull).
-SEQ_SCAN_MAX = 20_000
 META_KEYS = ("_authors", "_bases", "_deleted_by", "_deleted_base")
 
 
@@ -55,6 +53,21 @@ class Refusal(Exception):
         if self.fields:
             out["fields"] = self.fields
         return out
+
+
+@dataclass
+class Walk:
+    """One walk of an index in change order that finds the rows of a scope: the rows where
+    `where` holds, `seq` and `id` being their change sequence and record id. `where` is an
+    equality on a scope key (or nothing) of a table with an index (key, change sequence),
+    so that `seq > cursor ORDER BY seq LIMIT n` reads n index entries whatever the cursor's
+    distance, the database's size or its statistics. `filter` (a clause on the record's own
+    columns) is applied when the page's records are loaded."""
+
+    seq: Any
+    id: Any
+    where: Any = None
+    filter: Any = None
 
 
 @dataclass
@@ -89,6 +102,14 @@ class EntitySpec:
     # pull sends no others, and removes them from phones that hold them (§12). A server
     # user may read more than their phone holds (a person whose processing stopped).
     on_phones: Callable[[Any], Any] | None = None
+    # How the pull finds the rows the user's phone holds (user -> walks), exactly those of
+    # `readable` and `on_phones` but for `pull_page`; None: by those clauses, walking the
+    # change_seq index (tables of few rows: conflicts, possible duplicates).
+    walks: Callable[[Any], list[Walk]] | None = None
+    # Of a page's rows loaded by the walks, those the phone holds, and how each is
+    # disclosed (session, user, rows -> rows, disclose(row, change)): checks that would
+    # make a walk read a whole table run once per page, on the page's ids.
+    pull_page: Callable[[Any, Any, list], tuple[list, Callable[[Any, dict], dict]]] | None = None
 
 
 @dataclass
@@ -610,30 +631,41 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     if 0 < cursor < purged and not in_download:
         return PullResult([], 0, False, reset="cursor_expired")
     specs = [*registry.values(), *([conflict_spec] if conflict_spec else []), *pull_only]
-    # SQLite has no statistics to tell that a short run of sequence numbers is narrower
-    # than a scope: it would read a desa's whole history to sort it. For a short run, say
-    # the scope passes most rows, so it walks the change_seq index (at most top - cursor
-    # entries, the same rows are returned). Past SEQ_SCAN_MAX its own plan is better.
-    by_seq = top - cursor <= SEQ_SCAN_MAX and session.get_bind().dialect.name == "sqlite"
-    candidates: list[tuple[int, EntitySpec, Any]] = []
+    # Each walk reads at most limit + 1 entries in change order; the first `limit` of them
+    # all, merged, are the page (a walk that filled its limit + 1 ends past the page).
+    candidates: dict[tuple[str, str], tuple[int, EntitySpec, Any, int]] = {}
     for spec in specs:
-        model = spec.model
-        readable = phone_readable(spec, user)
-        if by_seq:
-            # likelihood(X, p) is X; p is what the planner assumes.
-            readable = sa.func.likelihood(readable, sa.literal_column("0.9375"))
-        rows = session.execute(
-            sa.select(model)
-            .where(model.change_seq > cursor, model.change_seq <= top, readable)
-            .order_by(model.change_seq)
-            .limit(limit + 1)
-        ).scalars()
-        candidates.extend((row.change_seq, spec, row) for row in rows)
-    candidates.sort(key=lambda c: c[0])
-    page = candidates[:limit]
-    more = len(candidates) > limit
+        if spec.walks is None:
+            model = spec.model
+            rows = session.execute(
+                sa.select(model)
+                .where(model.change_seq > cursor, model.change_seq <= top,
+                       phone_readable(spec, user))
+                .order_by(model.change_seq)
+                .limit(limit + 1)
+            ).scalars()
+            for row in rows:
+                candidates[(spec.name, row.id)] = (row.change_seq, spec, row, -1)
+            continue
+        for number, walk in enumerate(spec.walks(user)):
+            found = session.execute(
+                sa.select(walk.seq, walk.id)
+                .where(*([walk.where] if walk.where is not None else []),
+                       walk.seq > cursor, walk.seq <= top)
+                .order_by(walk.seq)
+                .limit(limit + 1)
+            ).all()
+            for seq, record_id in found:
+                # A record found by two walks: its latest entry (an older one is stale).
+                known = candidates.get((spec.name, record_id))
+                if known is None or known[0] < seq:
+                    candidates[(spec.name, record_id)] = (seq, spec, record_id, number)
+    ordered = sorted(candidates.values(), key=lambda c: c[0])
+    page = ordered[:limit]
+    more = len(ordered) > limit
     new_cursor = page[-1][0] if more else top
-    changes = [_change(spec, row, user) for _, spec, row in page]
+    changes = [change for _, change in sorted(_page_changes(session, user, page),
+                                              key=lambda c: c[0])]
     if more:
         snapshot = top if cursor == 0 else snapshot
     else:
@@ -643,6 +675,42 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
         removed = removals(session, registry, user, exit_model, cursor, new_cursor,
                            also=pull_only)
     return PullResult(changes, new_cursor, more, snapshot=snapshot, removed=removed)
+
+
+def _page_changes(session, user, page: list) -> list[tuple[int, dict]]:
+    """The page's changes: rows of the walks loaded by id, one query per walk, then kept
+    and disclosed per spec (spec.pull_page), each built once."""
+    by_walk: dict[tuple[str, int], tuple[EntitySpec, dict[str, int]]] = {}
+    loaded: dict[str, tuple[EntitySpec, list[tuple[int, Any]]]] = {}
+    for seq, spec, item, number in page:
+        if number < 0:
+            loaded.setdefault(spec.name, (spec, []))[1].append((seq, item))
+        else:
+            by_walk.setdefault((spec.name, number), (spec, {}))[1][item] = seq
+    for (_, number), (spec, seqs) in by_walk.items():
+        walk = spec.walks(user)[number]
+        model = spec.model
+        ids = list(seqs)
+        for start in range(0, len(ids), 500):
+            query = sa.select(model).where(model.id.in_(ids[start:start + 500]))
+            if walk.filter is not None:
+                query = query.where(walk.filter)
+            for row in session.execute(query).scalars():
+                # Changed again since the walk (a concurrent commit): it comes at its new
+                # sequence, above this pull's high-water mark.
+                if row.change_seq == seqs[row.id]:
+                    loaded.setdefault(spec.name, (spec, []))[1].append((row.change_seq, row))
+    out = []
+    for spec, items in loaded.values():
+        rows = [row for _, row in items]
+        disclose = None
+        if spec.pull_page is not None:
+            rows, disclose = spec.pull_page(session, user, rows)
+        elif spec.disclose is not None:
+            def disclose(row, change, spec=spec):
+                return spec.disclose(user, row, change)
+        out.extend((row.change_seq, _change(spec, row, disclose)) for row in rows)
+    return out
 
 
 def phone_readable(spec: EntitySpec, user):
@@ -705,7 +773,7 @@ def removals(session, registry: dict[str, EntitySpec], user, exit_model, after: 
     return removed
 
 
-def _change(spec: EntitySpec, row, user) -> dict:
+def _change(spec: EntitySpec, row, disclose) -> dict:
     if spec.kind.get("pull_only"):
         change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
                   "record": spec.dump(row)}
@@ -714,7 +782,7 @@ def _change(spec: EntitySpec, row, user) -> dict:
                   "record": to_record(spec, row)}
         if spec.derived:
             change["derived"] = spec.derived(row)
-    return spec.disclose(user, row, change) if spec.disclose else change
+    return disclose(row, change) if disclose else change
 
 
 def server_clock(now_ms: int | None = None) -> dict:
