@@ -40,6 +40,7 @@ from .extensions import db
 from .models import ConflictEntry
 from .models import Consent
 from .models import MigrationPlan
+from .models import Organisation
 from .models import OutreachVisit
 from .models import Person
 from .models import PossibleDuplicate
@@ -126,14 +127,25 @@ def _hold_region(code: str) -> None:
         held[code] = db.session.get(Region, code)
 
 
+def _organisation_name(organisation_id: int | None) -> str | None:
+    # Looked up once per transaction: a page's referrals name a few organisations, and
+    # the identity map holds unreferenced rows too weakly to keep them.
+    if organisation_id is None:
+        return None
+    names = per_transaction(db.session, "jangkau_organisation_names", dict)
+    if organisation_id not in names:
+        organisation = db.session.get(Organisation, organisation_id)
+        names[organisation_id] = organisation.name if organisation else None
+    return names[organisation_id]
+
+
 def _derived_referral(row: Referral) -> dict:
-    organisation = row.assigned_organisation
     return {"status": row.status, "status_label": referral_status.STATUS_LABELS.get(row.status),
             "desa_code": row.desa_code, "is_child": row.is_child,
             "assigned_organisation_id": row.assigned_organisation_id,
             # What the referring village sees of the referral's way: where it is, when and
             # where the person is expected (the outcome is the record's own field).
-            "assigned_organisation_name": organisation.name if organisation else None,
+            "assigned_organisation_name": _organisation_name(row.assigned_organisation_id),
             "appointment_at": _iso_utc(row.appointment_at),
             "appointment_place": row.appointment_place,
             "first_action_at": _iso_utc(row.first_action_at),
