@@ -114,56 +114,40 @@ def _child_of_person(model, user: User):
     return model.person_id.in_(sa.select(Person.id).where(persons_readable(user)))
 
 
+def person_stopped(person_id):
+    """Whether the person `person_id` (a column of the outer row) stopped processing."""
+    # Correlated on the person's key: a probe per row, never a read of every stopped
+    # person (which, without statistics, PostgreSQL would do by reading all persons).
+    return sa.select(Person.id).where(Person.id == person_id,
+                                      Person.processing_stopped_at.is_not(None)).exists()
+
+
 def on_phones(model):
     """The rows of `model` that phones may hold, whoever the user: none of a person whose
     processing stopped (the KEEPERS read those on the server only)."""
     if model is Person:
         return Person.processing_stopped_at.is_(None)
     if model is ReferralEvent:
-        return ReferralEvent.referral_id.not_in(
-            sa.select(Referral.id).where(Referral.person_id.in_(stopped_persons())))
+        return ~sa.select(Referral.id).where(
+            Referral.id == ReferralEvent.referral_id,
+            person_stopped(Referral.person_id)).exists()
     if hasattr(model, "person_id"):
-        return model.person_id.not_in(stopped_persons())
+        return ~person_stopped(model.person_id)
     return _TRUE
 
 
-def held_on_phones(session, model, rows: list) -> list:
-    """Of `rows` of `model`, those phones may hold (`on_phones` for a page of rows: one
-    query on their ids, where the clause would make a pull read every stopped person)."""
-    if model is Person:
-        return [row for row in rows if row.processing_stopped_at is None]
-    if model is ReferralEvent:
-        ids = sorted({row.referral_id for row in rows})
-        stopped = _stopped_among(session, Referral.id, ids, Referral.person_id)
-        return [row for row in rows if row.referral_id not in stopped]
-    if hasattr(model, "person_id"):
-        ids = sorted({row.person_id for row in rows})
-        stopped = _stopped_among(session, Person.id, ids, Person.id)
-        return [row for row in rows if row.person_id not in stopped]
-    return rows
-
-
-def _stopped_among(session, key, ids: list, person_id) -> set:
-    out: set = set()
-    for start in range(0, len(ids), 500):
-        query = sa.select(key).where(key.in_(ids[start:start + 500]),
-                                     Person.processing_stopped_at.is_not(None))
-        if key.class_ is not Person:
-            query = query.join(Person, Person.id == person_id)
-        out.update(session.execute(query).scalars())
-    return out
-
-
 def _own(model, where=None, filter_=None) -> Walk:
-    clause = where if filter_ is None else sa.and_(where, filter_)
-    return Walk(seq=model.change_seq, id=model.id, where=clause)
+    # What phones may not hold is left out as the page is loaded (a probe per row).
+    held = on_phones(model) if filter_ is None else sa.and_(filter_, on_phones(model))
+    return Walk(seq=model.change_seq, id=model.id, where=where, filter=held)
 
 
 def _through(model, scope: str, filter_=None) -> Walk:
+    held = on_phones(model) if filter_ is None else sa.and_(filter_, on_phones(model))
     return Walk(seq=SyncChange.change_seq, id=SyncChange.record_id,
                 where=sa.and_(SyncChange.scope == scope,
                               SyncChange.entity == model.__tablename__),
-                filter=filter_)
+                filter=held)
 
 
 def _village_events():
@@ -176,9 +160,10 @@ def pull_walks(user: User, model) -> list[Walk]:
     """How a pull finds, in change order, the rows of `model` that `user` reads: the same
     rows as `readable` (above), each scope walked on an index (scope key, change_seq) of
     the table itself or of sync_changes (server/change_scopes.py: the rows read through
-    another record). What `on_phones` keeps off phones, the pull leaves out per page
-    (`held_on_phones`). Each rule here mirrors one above; tests/test_pull_walks.py checks
-    that both give the same rows for every role."""
+    another record). What `on_phones` keeps off phones, and a row filter of a scope (the
+    village's part of a referral's history), are left out as the page's rows are loaded.
+    Each rule here mirrors one above; tests/test_pull_walks.py checks that both give the
+    same rows for every role."""
     role = user.role
     if role == "admin":
         return [_own(model)]

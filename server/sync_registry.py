@@ -262,9 +262,8 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
 
 
 def _pull_page(session, user, name: str, model, rows: list):
-    """A page's rows that phones hold, disclosed with what they need looked up once for
-    the page (the contact consents of a partner's persons)."""
-    rows = scopes.held_on_phones(session, model, rows)
+    """A page's rows disclosed with what they need looked up once for the page (the
+    contact consents of a partner's persons)."""
     if not disclosure.needs_contact_consent(user, name):
         return rows, lambda row, change: disclosure.change(user, name, row, change, False)
     consenting = disclosure.contact_consents(row.id for row in rows)
@@ -456,6 +455,6 @@ def pull_only_specs() -> tuple[engine.EntitySpec, ...]:
         load=lambda values, partial: values, dump=duplicate_dump,
         readable=duplicates.readable, authorize=lambda *a: None,
         on_phones=lambda user: sa.and_(
-            PossibleDuplicate.person_id.not_in(scopes.stopped_persons()),
-            PossibleDuplicate.other_person_id.not_in(scopes.stopped_persons())),
+            ~scopes.person_stopped(PossibleDuplicate.person_id),
+            ~scopes.person_stopped(PossibleDuplicate.other_person_id)),
     ),)
