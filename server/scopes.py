@@ -136,24 +136,32 @@ def on_phones(model):
     return _TRUE
 
 
-def _own(model, where=None, filter_=None) -> Walk:
-    # What phones may not hold is left out as the page is loaded (a probe per row).
-    held = on_phones(model) if filter_ is None else sa.and_(filter_, on_phones(model))
-    return Walk(seq=model.change_seq, id=model.id, where=where, filter=held)
+def _held(model, keep=None) -> dict:
+    """What a walk leaves out as the page is loaded: a person's own column is tested in
+    Python (an index on it could lead PostgreSQL, without statistics, to read every
+    person); the probes of `on_phones` by key stay in SQL."""
+    if model is Person:
+        return {"keep": (lambda row: row.processing_stopped_at is None and keep(row))
+                if keep else (lambda row: row.processing_stopped_at is None)}
+    held = on_phones(model)
+    return {"filter": None if held is _TRUE else held, "keep": keep}
 
 
-def _through(model, scope: str, filter_=None) -> Walk:
-    held = on_phones(model) if filter_ is None else sa.and_(filter_, on_phones(model))
+def _own(model, where=None, keep=None) -> Walk:
+    return Walk(seq=model.change_seq, id=model.id, where=where, **_held(model, keep))
+
+
+def _through(model, scope: str, keep=None) -> Walk:
     return Walk(seq=SyncChange.change_seq, id=SyncChange.record_id,
                 where=sa.and_(SyncChange.scope == scope,
                               SyncChange.entity == model.__tablename__),
-                filter=held)
+                **_held(model, keep))
 
 
-def _village_events():
+def _village_event(row) -> bool:
     # What the village side reads of a referral's history (referral_events_readable).
-    return sa.or_(ReferralEvent.kind == "status", ReferralEvent.audience == "village",
-                  ReferralEvent.author_role.in_(("officer", "community")))
+    return (row.kind == "status" or row.audience == "village"
+            or row.author_role in ("officer", "community"))
 
 
 def pull_walks(user: User, model) -> list[Walk]:
@@ -161,7 +169,8 @@ def pull_walks(user: User, model) -> list[Walk]:
     rows as `readable` (above), each scope walked on an index (scope key, change_seq) of
     the table itself or of sync_changes (server/change_scopes.py: the rows read through
     another record). What `on_phones` keeps off phones, and a row filter of a scope (the
-    village's part of a referral's history), are left out as the page's rows are loaded.
+    village's part of a referral's history), are left out as the page's rows are loaded
+    (`_held`).
     Each rule here mirrors one above; tests/test_pull_walks.py checks that both give the
     same rows for every role."""
     role = user.role
@@ -171,9 +180,11 @@ def pull_walks(user: User, model) -> list[Walk]:
         if role == "officer":
             return [_own(model, OutreachVisit.desa_code == user.desa_code)]
         if role == "community":
-            mine = OutreachVisit.created_by_id == user.id
-            if user.community_group_id:
-                mine = sa.or_(mine, OutreachVisit.community_group_id == user.community_group_id)
+            # Their own and their group's (visits_readable), of the desa's.
+            def mine(row) -> bool:
+                return row.created_by_id == user.id or bool(
+                    user.community_group_id
+                    and row.community_group_id == user.community_group_id)
             return [_own(model, OutreachVisit.desa_code == user.desa_code, mine)]
         return []
     if model is Referral:
@@ -195,9 +206,9 @@ def pull_walks(user: User, model) -> list[Walk]:
         if role == "ltsa":
             return [_own(model)]
         if role == "officer":
-            return [_through(model, change_scopes.desa_scope(user.desa_code), _village_events())]
+            return [_through(model, change_scopes.desa_scope(user.desa_code), _village_event)]
         if role == "community":
-            return [_through(model, change_scopes.creator_scope(user.id), _village_events())]
+            return [_through(model, change_scopes.creator_scope(user.id), _village_event)]
         if role == "partner" and user.organisation_id is not None:
             return [_through(model, change_scopes.organisation_scope(user.organisation_id))]
         return []

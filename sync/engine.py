@@ -58,16 +58,23 @@ class Refusal(Exception):
 @dataclass
 class Walk:
     """One walk of an index in change order that finds the rows of a scope: the rows where
-    `where` holds, `seq` and `id` being their change sequence and record id. `where` is an
-    equality on a scope key (or nothing) of a table with an index (key, change sequence),
-    so that `seq > cursor ORDER BY seq LIMIT n` reads n index entries whatever the cursor's
-    distance, the database's size or its statistics. `filter` (a clause on the record's own
-    columns) is applied when the page's records are loaded."""
+    `where` holds, `seq` and `id` being their change sequence and record id, of the synced
+    table itself or of a table of entries naming its rows. `where` is an equality on a
+    scope key (or nothing) served by an index (key, change sequence), so that
+    `seq > cursor ORDER BY seq LIMIT n` reads n index entries whatever the cursor's
+    distance, the database's size or its statistics (no upper bound: without statistics
+    PostgreSQL takes a bounded range for a few rows and sorts it instead).
+
+    As the page is loaded (the same walk over the page's range of sequences), `filter`
+    (correlated probes by key of other tables, never a column of the row that has an index
+    of its own, which a planner could prefer) and `keep` (a test of the row's own columns,
+    in Python) leave out what the phone does not hold."""
 
     seq: Any
     id: Any
     where: Any = None
     filter: Any = None
+    keep: Callable[[Any], bool] | None = None
 
 
 @dataclass
@@ -655,12 +662,13 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
         for number, walk in enumerate(spec.walks(user)):
             found = session.execute(
                 sa.select(walk.seq, walk.id)
-                .where(*([walk.where] if walk.where is not None else []),
-                       walk.seq > cursor, walk.seq <= top)
+                .where(*([walk.where] if walk.where is not None else []), walk.seq > cursor)
                 .order_by(walk.seq)
                 .limit(limit + 1)
             ).all()
             for seq, record_id in found:
+                if seq > top:
+                    break  # committed after this pull began: the next pull's
                 # A record found by two walks: its latest entry (an older one is stale).
                 known = candidates.get((spec.name, record_id))
                 if known is None or known[0] < seq:
@@ -669,7 +677,7 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     page = ordered[:limit]
     more = len(ordered) > limit
     new_cursor = page[-1][0] if more else top
-    changes = [change for _, change in sorted(_page_changes(session, user, page),
+    changes = [change for _, change in sorted(_page_changes(session, user, page, cursor),
                                               key=lambda c: c[0])]
     if more:
         snapshot = top if cursor == 0 else snapshot
@@ -682,35 +690,38 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     return PullResult(changes, new_cursor, more, snapshot=snapshot, removed=removed)
 
 
-def _page_changes(session, user, page: list) -> list[tuple[int, dict]]:
-    """The page's changes: rows of the walks loaded by id, one query per walk, then kept
-    and disclosed per spec (spec.pull_page), each built once."""
+def _page_changes(session, user, page: list, cursor: int) -> list[tuple[int, dict]]:
+    """The page's changes: each walk's rows of the page loaded by walking it again over
+    the page's range, then kept and disclosed per spec (spec.pull_page)."""
     by_walk: dict[tuple[str, int], tuple[EntitySpec, dict[str, int]]] = {}
-    loaded: dict[str, tuple[EntitySpec, list[tuple[int, Any]]]] = {}
+    loaded: dict[str, tuple[EntitySpec, list[Any]]] = {}
     for seq, spec, item, number in page:
         if number < 0:
-            loaded.setdefault(spec.name, (spec, []))[1].append((seq, item))
+            loaded.setdefault(spec.name, (spec, []))[1].append(item)
         else:
             by_walk.setdefault((spec.name, number), (spec, {}))[1][item] = seq
     walks = {spec.name: spec.walks(user) for _, (spec, _) in by_walk.items()}
     for (name, number), (spec, seqs) in by_walk.items():
         walk = walks[name][number]
         table = spec.model.__table__
-        ids = list(seqs)
-        for start in range(0, len(ids), 500):
-            # Plain rows (attributes by column name), not ORM objects: read once and
-            # dumped, they need no identity map, and building them costs a fraction.
-            query = sa.select(table).where(table.c.id.in_(ids[start:start + 500]))
-            if walk.filter is not None:
-                query = query.where(walk.filter)
-            for row in session.execute(query):
-                # Changed again since the walk (a concurrent commit): it comes at its new
-                # sequence, above this pull's high-water mark.
-                if row.change_seq == seqs[row.id]:
-                    loaded.setdefault(spec.name, (spec, []))[1].append((row.change_seq, row))
+        # Plain rows (attributes by column name), not ORM objects: read once and dumped,
+        # they need no identity map, and building them costs a fraction.
+        query = sa.select(table)
+        if walk.id.table is not table:
+            query = query.select_from(table.join(walk.id.table, walk.id == table.c.id))
+        query = query.where(*([walk.where] if walk.where is not None else []),
+                            walk.seq > cursor, walk.seq <= max(seqs.values()))
+        if walk.filter is not None:
+            query = query.where(walk.filter)
+        rows = loaded.setdefault(spec.name, (spec, []))[1]
+        for row in session.execute(query):
+            # Not as walked (changed again by a commit since: it comes at its new
+            # sequence, above this pull's high-water mark), or not held by phones.
+            if seqs.get(row.id) != row.change_seq or (walk.keep and not walk.keep(row)):
+                continue
+            rows.append(row)
     out = []
-    for spec, items in loaded.values():
-        rows = [row for _, row in items]
+    for spec, rows in loaded.values():
         disclose = None
         if spec.pull_page is not None:
             rows, disclose = spec.pull_page(session, user, rows)
