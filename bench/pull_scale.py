@@ -20,14 +20,15 @@ for its pull, like the Server-Timing figure; no HTTP, no JSON encoding):
   empty   a pull with nothing new
   10 edits  a pull after 10 persons the reader holds were changed
   download  a fresh download, every page: records/s of server time (and its seconds)
-Each figure is the median of --runs runs (the download: of --download-runs).
+Each figure is the median of --runs runs (the download: of --download-runs; 0: none).
+Below each row: the CPU time of this process for the same pulls (the whole pull on SQLite,
+which runs in process; without PostgreSQL's own work), and the number of changes sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import statistics
 import sys
@@ -63,7 +64,7 @@ from server.sync_registry import pull_only_specs  # noqa: E402
 from sync import engine  # noqa: E402
 
 PG_BASE = os.environ.get("JANGKAU_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
-PG_DB = "jangkau_bench_pull"
+PG_DB = os.environ.get("JANGKAU_BENCH_DATABASE", "jangkau_bench_pull")
 BIG_DESA = "32.09.01.2008"
 PAGE = 1000
 HEAD_DISTANCE = 2000
@@ -183,14 +184,23 @@ class Reader:
         self.user_id = user_id
 
 
+CPU: list[float] = []
+
+
 def timed_pull(specs, user, cursor: int, snapshot=None) -> tuple[float, engine.PullResult]:
+    """Wall time of one pull (server time); its CPU time in this process is kept in CPU."""
     registry, conflicts, pull_only = specs
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     page = engine.pull(db.session, registry, user, cursor, PAGE, conflicts, pull_only,
                        snapshot=snapshot, exit_model=SyncExit)
     took = time.perf_counter() - start
+    CPU.append(time.process_time() - cpu)
     db.session.rollback()
     return took, page
+
+
+def _median_cpu(count: int) -> float:
+    return statistics.median(CPU[-count:])
 
 
 def edit_ten(user_ids_seen: list[str]) -> None:
@@ -212,16 +222,14 @@ def measure(readers, runs: int, download_runs: int, edited: list[str]) -> dict:
         top = db.session.execute(sa.text(
             "SELECT value FROM sync_counters WHERE name = 'change_seq'")).scalar_one()
         figures = {}
-        samples = [timed_pull(specs, user, max(top - HEAD_DISTANCE, 0))
-                   for _ in range(runs)]
-        figures["head"] = (statistics.median(s[0] for s in samples), len(samples[0][1].changes))
-        samples = [timed_pull(specs, user, 0) for _ in range(runs)]
-        figures["far"] = (statistics.median(s[0] for s in samples), len(samples[0][1].changes))
-        samples = [timed_pull(specs, user, top) for _ in range(runs)]
-        figures["empty"] = (statistics.median(s[0] for s in samples), len(samples[0][1].changes))
-        edit_ten(edited)
-        samples = [timed_pull(specs, user, top) for _ in range(runs)]
-        figures["edits"] = (statistics.median(s[0] for s in samples), len(samples[0][1].changes))
+        for label, cursor, before in (("head", max(top - HEAD_DISTANCE, 0), None),
+                                      ("far", 0, None), ("empty", top, None),
+                                      ("edits", top, edited)):
+            if before:
+                edit_ten(before)
+            samples = [timed_pull(specs, user, cursor) for _ in range(runs)]
+            figures[label] = (statistics.median(s[0] for s in samples),
+                              len(samples[0][1].changes), _median_cpu(runs))
         downloads = []
         for _ in range(download_runs):
             total, count, cursor, snapshot, pages = 0.0, 0, 0, None, 0
@@ -234,8 +242,11 @@ def measure(readers, runs: int, download_runs: int, edited: list[str]) -> dict:
                 if not page.more:
                     break
             downloads.append((total, count, pages))
-        seconds = statistics.median(d[0] for d in downloads)
-        figures["download"] = (seconds, downloads[0][1], downloads[0][2])
+        if downloads:
+            seconds = statistics.median(d[0] for d in downloads)
+            figures["download"] = (seconds, downloads[0][1], downloads[0][2])
+        else:
+            figures["download"] = (0.0, 0, 0)
         out[reader.name] = figures
         db.session.rollback()
     return out
@@ -292,10 +303,13 @@ def report(size: int, layout: str, dialect: str, result: dict) -> None:
     for name, f in result["figures"].items():
         seconds, count, pages = f["download"]
         rate = count / seconds if seconds else 0
+        total = f"({count:,}, {pages}, {seconds:.1f})"
         print(f"{name:<10} {_ms(f['head'][0]):>9} {_ms(f['far'][0]):>9} {_ms(f['empty'][0]):>9}"
-              f" {_ms(f['edits'][0]):>12} {rate:15,.0f} {f'({count:,}, {pages}, {seconds:.1f})':>22}")
-        print(f"{'':<10} {'n=' + str(f['head'][1]):>9} {'n=' + str(f['far'][1]):>9}"
-              f" {'n=' + str(f['empty'][1]):>9} {'n=' + str(f['edits'][1]):>12}")
+              f" {_ms(f['edits'][0]):>12} {rate:15,.0f} {total:>22}")
+        print(f"{'  cpu ms':<10} {_ms(f['head'][2]):>9} {_ms(f['far'][2]):>9}"
+              f" {_ms(f['empty'][2]):>9} {_ms(f['edits'][2]):>12}")
+        print(f"{'  changes':<10} {f['head'][1]:>9} {f['far'][1]:>9}"
+              f" {f['empty'][1]:>9} {f['edits'][1]:>12}")
     sys.stdout.flush()
 
 
