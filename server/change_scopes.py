@@ -11,7 +11,9 @@ person whose scope columns changed (their entries follow without a new sequence:
 past them is sent them again by `sequence.touch`, where the domain does that).
 
 Scope keys: "desa:<code>", "creator:<user id>", "role:ltsa", "organisation:<id>" (the
-names of server/scopes.py `pull_walks`).
+names of server/scopes.py `pull_walks`). The desk's referrals and events are entered too:
+the desk reads them all, and a walk of change_seq alone is not read in order by
+PostgreSQL without statistics.
 """
 
 from __future__ import annotations
@@ -142,8 +144,7 @@ def _write_entries(session, flush_context=None) -> None:
 
 def _write(session, stamped: list) -> None:
     lookup = _Lookup(session)
-    rows = {(type(obj), obj.id): obj for obj in stamped
-            if not isinstance(obj, Referral)}
+    rows = {(type(obj), obj.id): obj for obj in stamped}
     # Rows read through a person or referral whose scope changed keep their sequence;
     # their entries are written again.
     moved_persons = [obj.id for obj in stamped
@@ -171,7 +172,8 @@ def _write(session, stamped: list) -> None:
             rows.setdefault((ReferralEvent, obj.id), obj)
     if not rows:
         return
-    through_person = [obj for (model, _), obj in rows.items() if model is not ReferralEvent]
+    through_person = [obj for (model, _), obj in rows.items()
+                      if model not in (ReferralEvent, Referral)]
     owners = {obj.id if isinstance(obj, Person) else obj.person_id for obj in through_person}
     persons = lookup.persons(owners)
     referrals_of = lookup.referrals_of(owners)
@@ -182,10 +184,12 @@ def _write(session, stamped: list) -> None:
         if obj.change_seq is None:
             continue
         scopes: set[str] = set()
-        if model is ReferralEvent:
+        if model is Referral:
+            scopes = {LTSA}  # the desk reads every referral and its whole history
+        elif model is ReferralEvent:
             referral = referrals.get(obj.referral_id)
             if referral is not None:
-                scopes = _owner_scopes(referral)
+                scopes = _owner_scopes(referral) | {LTSA}
                 if referral.assigned_organisation_id is not None:
                     scopes.add(organisation_scope(referral.assigned_organisation_id))
         else:
@@ -246,6 +250,11 @@ def backfill(connection) -> None:
             .where(referrals.c.assigned_organisation_id.is_not(None))
             .distinct()))
     events = ReferralEvent.__table__
+    for table in (referrals, events):
+        connection.execute(changes.insert().from_select(
+            ["scope", "entity", "change_seq", "record_id"],
+            sa.select(sa.literal(LTSA), sa.literal(table.name), table.c.change_seq,
+                      table.c.id)))
     for scope in (sa.literal("desa:") + referrals.c.desa_code,
                   sa.literal("creator:") + sa.cast(referrals.c.created_by_id, sa.String),
                   sa.literal("organisation:")

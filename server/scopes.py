@@ -189,7 +189,7 @@ def pull_walks(user: User, model) -> list[Walk]:
         return []
     if model is Referral:
         if role == "ltsa":
-            return [_own(model)]
+            return [_through(model, change_scopes.LTSA)]
         if role == "officer":
             return [_own(model, Referral.desa_code == user.desa_code)]
         if role == "community":
@@ -204,7 +204,7 @@ def pull_walks(user: User, model) -> list[Walk]:
             return [_own(model, Person.created_by_id == user.id)]
     if model is ReferralEvent:
         if role == "ltsa":
-            return [_own(model)]
+            return [_through(model, change_scopes.LTSA)]
         if role == "officer":
             return [_through(model, change_scopes.desa_scope(user.desa_code), _village_event)]
         if role == "community":

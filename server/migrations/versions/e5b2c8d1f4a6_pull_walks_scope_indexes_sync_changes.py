@@ -28,13 +28,13 @@ def upgrade():
                                 name=op.f('pk_sync_changes')),
     )
     op.create_index('ix_sync_changes_record', 'sync_changes', ['entity', 'record_id'])
-    op.create_index('ix_outreach_visits_desa_seq', 'outreach_visits', ['desa_code', 'change_seq'])
-    op.create_index('ix_persons_desa_seq', 'persons', ['desa_code', 'change_seq'])
-    op.create_index('ix_persons_creator_seq', 'persons', ['created_by_id', 'change_seq'])
-    op.create_index('ix_referrals_desa_seq', 'referrals', ['desa_code', 'change_seq'])
-    op.create_index('ix_referrals_creator_seq', 'referrals', ['created_by_id', 'change_seq'])
+    op.create_index('ix_outreach_visits_desa_seq', 'outreach_visits', ['desa_code', 'change_seq', 'id'])
+    op.create_index('ix_persons_desa_seq', 'persons', ['desa_code', 'change_seq', 'id'])
+    op.create_index('ix_persons_creator_seq', 'persons', ['created_by_id', 'change_seq', 'id'])
+    op.create_index('ix_referrals_desa_seq', 'referrals', ['desa_code', 'change_seq', 'id'])
+    op.create_index('ix_referrals_creator_seq', 'referrals', ['created_by_id', 'change_seq', 'id'])
     op.create_index('ix_referrals_organisation_seq', 'referrals',
-                    ['assigned_organisation_id', 'change_seq'])
+                    ['assigned_organisation_id', 'change_seq', 'id'])
     # The entries of the rows already stored; the application's rule, as of this revision.
     from server.change_scopes import backfill
 
