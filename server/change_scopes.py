@@ -1,19 +1,21 @@
-"""The scopes that read a synced row through another record, kept in `sync_changes` with
-each change sequence, so that a pull walks an index in change order for them too.
+"""Who reads each synced row, kept in `sync_changes` with each change sequence: the pull
+walks that index, (scope, entity, change_seq), in change order for every scope.
 
-A person's desa or registrar is a column of the person: the pull walks the person's own
-index (desa_code, change_seq). But a consent is read in its person's desa, by its person's
-registrar, and by the LTSA desk and the organisations that read the person through a
-referral; a referral event in its referral's desa, by its referrer and by the organisation
-the referral is forwarded to. Those scopes are derived here, in one place, at every flush:
-for each row that gets a change sequence, and for the rows read through a referral or a
-person whose scope columns changed (their entries follow without a new sequence: a phone
-past them is sent them again by `sequence.touch`, where the domain does that).
+A scope key per reader: "desa:<code>" (officers), "creator:<user id>" (a community member
+reads what they registered and what is read through it), "role:ltsa" (the desk reads every
+referral with its history, and the persons, consents and plans read through referrals),
+"organisation:<id>" (a partner reads the referrals forwarded to it and what is read
+through them). A consent is read in its person's desa, by its person's registrar, and by
+the desk and the organisations that read the person through a referral; a referral event
+in its referral's desa, by its referrer, by the desk and by the organisation the referral
+is forwarded to. Those scopes are derived here, in one place, at every flush: for each row
+that gets a change sequence, and for the rows read through a referral or a person whose
+scope columns changed (their entries follow without a new sequence: a phone past them is
+sent them again by `sequence.touch`, where the domain does that).
 
-Scope keys: "desa:<code>", "creator:<user id>", "role:ltsa", "organisation:<id>" (the
-names of server/scopes.py `pull_walks`). The desk's referrals and events are entered too:
-the desk reads them all, and a walk of change_seq alone is not read in order by
-PostgreSQL without statistics.
+One index for every scope, not an index (scope column, change_seq) per table: PostgreSQL
+without statistics estimates an equality on one column to match a few rows and sorts
+them all (a big desa, a big organisation), where on (scope, entity) it walks in order.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import event
 
 from .models import Consent
 from .models import MigrationPlan
+from .models import OutreachVisit
 from .models import Person
 from .models import Referral
 from .models import ReferralEvent
@@ -134,7 +137,7 @@ def _write_entries(session, flush_context=None) -> None:
     """After the flush wrote the rows (their ids and sequences set; their history, and the
     session's lists of new and changed rows, still as before it)."""
     stamped = [obj for obj in [*session.new, *session.dirty]
-               if isinstance(obj, (Person, *THROUGH_PERSON, ReferralEvent, Referral))
+               if isinstance(obj, (OutreachVisit, Person, *THROUGH_PERSON, ReferralEvent, Referral))
                and _stamped(obj)]
     if not stamped:
         return
@@ -173,7 +176,7 @@ def _write(session, stamped: list) -> None:
     if not rows:
         return
     through_person = [obj for (model, _), obj in rows.items()
-                      if model not in (ReferralEvent, Referral)]
+                      if model in (Person, *THROUGH_PERSON)]
     owners = {obj.id if isinstance(obj, Person) else obj.person_id for obj in through_person}
     persons = lookup.persons(owners)
     referrals_of = lookup.referrals_of(owners)
@@ -184,8 +187,13 @@ def _write(session, stamped: list) -> None:
         if obj.change_seq is None:
             continue
         scopes: set[str] = set()
-        if model is Referral:
-            scopes = {LTSA}  # the desk reads every referral and its whole history
+        if model is OutreachVisit:
+            scopes = {desa_scope(obj.desa_code)}
+        elif model is Referral:
+            # The desk reads every referral and its whole history.
+            scopes = _owner_scopes(obj) | {LTSA}
+            if obj.assigned_organisation_id is not None:
+                scopes.add(organisation_scope(obj.assigned_organisation_id))
         elif model is ReferralEvent:
             referral = referrals.get(obj.referral_id)
             if referral is not None:
@@ -196,7 +204,7 @@ def _write(session, stamped: list) -> None:
             owner = obj.id if model is Person else obj.person_id
             scopes = _through_referrals(referrals_of.get(owner, []))
             person = persons.get(owner)
-            if model is not Person and person is not None:
+            if person is not None:
                 scopes |= _owner_scopes(person)
         entries.extend({"scope": scope, "entity": model.__tablename__,
                         "change_seq": obj.change_seq, "record_id": record_id}
@@ -223,6 +231,20 @@ def backfill(connection) -> None:
     """The entries of every row as stored (the migration that adds the table, a bulk
     load): in set-based SQL, one statement per kind of scope."""
     changes = SyncChange.__table__
+
+    def own(table, scope) -> None:
+        connection.execute(changes.insert().from_select(
+            ["scope", "entity", "change_seq", "record_id"],
+            sa.select(scope, sa.literal(table.name), table.c.change_seq, table.c.id)
+            .where(scope.is_not(None))))
+
+    visits = OutreachVisit.__table__
+    own(visits, sa.literal("desa:") + visits.c.desa_code)
+    for table in (Person.__table__, Referral.__table__):
+        own(table, sa.literal("desa:") + table.c.desa_code)
+        own(table, sa.literal("creator:") + sa.cast(table.c.created_by_id, sa.String))
+    own(Referral.__table__, sa.literal("organisation:")
+        + sa.cast(Referral.__table__.c.assigned_organisation_id, sa.String))
     for model in THROUGH_PERSON:
         table = model.__table__
         persons = Person.__table__

@@ -161,9 +161,6 @@ class OutreachVisit(SyncedRecord, db.Model):
     """A kunjungan penjangkauan: a session, home visit or other outreach work."""
 
     __tablename__ = "outreach_visits"
-    # The pull walks a desa's visits in change order (server/scopes.py pull_walks); with the
-    # id the index covers the walk, which PostgreSQL then reads in order without statistics.
-    __table_args__ = (sa.Index("ix_outreach_visits_desa_seq", "desa_code", "change_seq", "id"),)
 
     visit_type: so.Mapped[str] = so.mapped_column(sa.String(30))
     visit_date: so.Mapped[dt.date] = so.mapped_column(sa.Date, index=True)
@@ -188,9 +185,6 @@ class Person(SyncedRecord, db.Model):
     """A warga: a prospective migrant worker, returnee or family member."""
 
     __tablename__ = "persons"
-    # The pull walks a desa's persons, or a registrar's, in change order (pull_walks).
-    __table_args__ = (sa.Index("ix_persons_desa_seq", "desa_code", "change_seq", "id"),
-                      sa.Index("ix_persons_creator_seq", "created_by_id", "change_seq", "id"))
 
     name: so.Mapped[str] = so.mapped_column(sa.String(120))
     # NIK and phone are stored encrypted (server/crypto.py); a NIK is found through its
@@ -278,11 +272,6 @@ class Referral(SyncedRecord, db.Model):
     """A rujukan of a person to the LTSA; its status is derived from its events."""
 
     __tablename__ = "referrals"
-    # The pull walks a desa's, a referrer's or an organisation's referrals in change order.
-    __table_args__ = (sa.Index("ix_referrals_desa_seq", "desa_code", "change_seq", "id"),
-                      sa.Index("ix_referrals_creator_seq", "created_by_id", "change_seq", "id"),
-                      sa.Index("ix_referrals_organisation_seq", "assigned_organisation_id",
-                               "change_seq", "id"))
 
     person_id: so.Mapped[str] = so.mapped_column(sa.ForeignKey("persons.id"), index=True)
     # Copied from the person at creation: scope checks need no join.
@@ -551,10 +540,9 @@ class SyncChange(db.Model):
     record: a desa's consents, plans and referral events (through their person or referral),
     a registrar's ("creator:<user id>"), the persons with their consents and plans that the
     LTSA desk ("role:ltsa") and an organisation ("organisation:<id>") read through referrals,
-    and the events of an organisation's referrals; and the desk's referrals and events
-    (every one: a walk of this index, not of change_seq alone, which PostgreSQL without
-    statistics reads whole and sorts). Rows with a scope of their own (a person's desa)
-    need none: the pull walks their own (scope key, change_seq, id) index.
+    and the events of an organisation's referrals; and the rows with a scope column of
+    their own (a person's desa, a referral's organisation): one index for every scope
+    (see server/change_scopes.py).
 
     Written with each change sequence (server/change_scopes.py); a row's older entries are
     removed then. The pull walks (scope, entity, change_seq) in change order: its cost per

@@ -166,61 +166,39 @@ def _village_event(row) -> bool:
 
 def pull_walks(user: User, model) -> list[Walk]:
     """How a pull finds, in change order, the rows of `model` that `user` reads: the same
-    rows as `readable` (above), each scope walked on an index (scope key, change_seq) of
-    the table itself or of sync_changes (server/change_scopes.py: the rows read through
-    another record). What `on_phones` keeps off phones, and a row filter of a scope (the
-    village's part of a referral's history), are left out as the page's rows are loaded
-    (`_held`).
+    rows as `readable` (above), each scope walked on the index of sync_changes
+    (server/change_scopes.py); an admin's, who reads everything, on change_seq. What
+    `on_phones` keeps off phones, and a row filter of a scope (the village's part of a
+    referral's history), are left out as the page's rows are loaded (`_held`).
     Each rule here mirrors one above; tests/test_pull_walks.py checks that both give the
     same rows for every role."""
     role = user.role
     if role == "admin":
         return [_own(model)]
+    desa = change_scopes.desa_scope(user.desa_code)
+    mine = change_scopes.creator_scope(user.id)
+    organisation = (change_scopes.organisation_scope(user.organisation_id)
+                    if user.organisation_id is not None else None)
     if model is OutreachVisit:
         if role == "officer":
-            return [_own(model, OutreachVisit.desa_code == user.desa_code)]
+            return [_through(model, desa)]
         if role == "community":
             # Their own and their group's (visits_readable), of the desa's.
-            def mine(row) -> bool:
+            def own_or_group(row) -> bool:
                 return row.created_by_id == user.id or bool(
                     user.community_group_id
                     and row.community_group_id == user.community_group_id)
-            return [_own(model, OutreachVisit.desa_code == user.desa_code, mine)]
+            return [_through(model, desa, own_or_group)]
         return []
-    if model is Referral:
-        if role == "ltsa":
-            return [_through(model, change_scopes.LTSA)]
-        if role == "officer":
-            return [_own(model, Referral.desa_code == user.desa_code)]
-        if role == "community":
-            return [_own(model, Referral.created_by_id == user.id)]
-        if role == "partner" and user.organisation_id is not None:
-            return [_own(model, Referral.assigned_organisation_id == user.organisation_id)]
-        return []
-    if model is Person:
-        if role == "officer":
-            return [_own(model, Person.desa_code == user.desa_code)]
-        if role == "community":
-            return [_own(model, Person.created_by_id == user.id)]
-    if model is ReferralEvent:
-        if role == "ltsa":
-            return [_through(model, change_scopes.LTSA)]
-        if role == "officer":
-            return [_through(model, change_scopes.desa_scope(user.desa_code), _village_event)]
-        if role == "community":
-            return [_through(model, change_scopes.creator_scope(user.id), _village_event)]
-        if role == "partner" and user.organisation_id is not None:
-            return [_through(model, change_scopes.organisation_scope(user.organisation_id))]
-        return []
-    # Persons (for the desk and partners), consents and plans: read through a person.
+    village = _village_event if model is ReferralEvent else None
     if role == "officer":
-        return [_through(model, change_scopes.desa_scope(user.desa_code))]
+        return [_through(model, desa, village)]
     if role == "community":
-        return [_through(model, change_scopes.creator_scope(user.id))]
+        return [_through(model, mine, village)]
     if role == "ltsa":
         return [_through(model, change_scopes.LTSA)]
-    if role == "partner" and user.organisation_id is not None:
-        return [_through(model, change_scopes.organisation_scope(user.organisation_id))]
+    if role == "partner" and organisation is not None:
+        return [_through(model, organisation)]
     return []
 
 
