@@ -96,35 +96,6 @@ def test_the_backfill_writes_the_entries_the_flushes_wrote(moved):
     assert _entries() == written
 
 
-def test_the_migration_fills_sync_changes(app, tmp_path):
-    """Down to the revision before, and up again: the migration's backfill."""
-    from flask_migrate import downgrade
-    from flask_migrate import upgrade
-
-    from server import create_app
-
-    url = f"sqlite:///{tmp_path / 'walks.sqlite'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
-    with app.app_context():
-        from server.regions import load_regions
-        from server.seed import ensure_organisations
-
-        upgrade()
-        load_regions(db.session)
-        ensure_organisations(db.session)
-        load_demo(db.session, today=TODAY)
-        db.session.commit()
-        written = _entries()
-        db.session.remove()
-        downgrade(revision="3a9c5e1f7b20")
-        assert "sync_changes" not in sa.inspect(db.engine).get_table_names()
-        upgrade()
-        assert _entries() == written
-        assert written
-        db.session.remove()
-        db.engine.dispose()
-
-
 def test_the_row_dumper_gives_what_marshmallow_gives(moved):
     registry = build_registry()
     for name, spec in registry.items():
