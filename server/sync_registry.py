@@ -216,6 +216,14 @@ def row_dumper(schema):
     return dump
 
 
+# What a pull does not read of a synced row; but what the entities' `derived` need.
+_UNREAD = ("created_at", "updated_at", "created_by_id", "nik_hash", "erased_at",
+           "registration_age")
+_READ = {"referrals": ("created_at",), "referral_events": ("created_by_id",),
+         # A community member's visits: their own (visits_readable).
+         "visits": ("created_by_id",)}
+
+
 def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=False,
           screen=None, prepare=None, after_write=None, derived=None) -> engine.EntitySpec:
     schema = _SCHEMAS[name](only=SYNC_FIELDS[name])
@@ -257,6 +265,8 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
         # No phone holds the records of a person whose processing stopped.
         on_phones=lambda user: scopes.on_phones(model),
         walks=lambda user: scopes.pull_walks(user, model),
+        unread=tuple(column for column in _UNREAD
+                     if column in model.__table__.c and column not in _READ.get(name, ())),
         pull_page=lambda session, user, rows: _pull_page(session, user, name, model, rows),
     )
 
