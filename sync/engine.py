@@ -59,11 +59,12 @@ class Refusal(Exception):
 class Walk:
     """One walk of an index in change order that finds the rows of a scope: the rows where
     `where` holds, `seq` and `id` being their change sequence and record id, of the synced
-    table itself or of a table of entries naming its rows. `where` is an equality on a
-    scope key (or nothing) served by an index (key, change sequence), so that
-    `seq > cursor ORDER BY seq LIMIT n` reads n index entries whatever the cursor's
-    distance, the database's size or its statistics (no upper bound: without statistics
-    PostgreSQL takes a bounded range for a few rows and sorts it instead).
+    table itself or of a table of entries naming its rows (joined on `id`). `where` is an
+    equality on the leading columns of an index that goes on with the change sequence (or
+    nothing, on the change_seq index), so that `seq > cursor ORDER BY seq LIMIT n` reads n
+    index entries whatever the cursor's distance, the database's size or its statistics
+    (no upper bound: without statistics PostgreSQL takes a bounded range for a few rows and
+    sorts it instead).
 
     As the page is loaded (the same walk over the page's range of sequences), `filter`
     (correlated probes by key of other tables, never a column of the row that has an index
@@ -113,9 +114,8 @@ class EntitySpec:
     # `readable` and `on_phones` but for `pull_page`; None: by those clauses, walking the
     # change_seq index (tables of few rows: conflicts, possible duplicates).
     walks: Callable[[Any], list[Walk]] | None = None
-    # Of a page's rows loaded by the walks, those the phone holds, and how each is
-    # disclosed (session, user, rows -> rows, disclose(row, change)): checks that would
-    # make a walk read a whole table run once per page, on the page's ids.
+    # A page's rows loaded by the walks, and how each is disclosed (session, user, rows ->
+    # rows, disclose(row, change)): what disclosure looks up, once for the page.
     pull_page: Callable[[Any, Any, list], tuple[list, Callable[[Any, dict], dict]]] | None = None
     # Columns a pull never reads (not synced, not used by `derived`, `disclose` or a walk):
     # not loaded, so not decoded (a date parsed, a value decrypted) for a thousand rows.
