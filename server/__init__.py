@@ -71,6 +71,7 @@ def register_extensions(app: Flask) -> None:
 
     from sync import sequence
 
+    from . import change_scopes
     from .models import ConflictEntry
     from .models import PossibleDuplicate
     from .models import SyncedRecord
@@ -78,6 +79,8 @@ def register_extensions(app: Flask) -> None:
 
     sequence.install(Session, (SyncedRecord, ConflictEntry, PossibleDuplicate),
                      conflict_model=ConflictEntry, exit_model=SyncExit)
+    # The scopes that read a row through another record follow each new sequence.
+    change_scopes.install(Session)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -550,3 +550,27 @@ class SyncExit(db.Model):
                                               server_default="scope_left")
     change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, index=True)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncChange(db.Model):
+    """A synced row's latest change, once per scope that reads the row through another
+    record: a desa's consents, plans and referral events (through their person or referral),
+    a registrar's ("creator:<user id>"), the persons with their consents and plans that the
+    LTSA desk ("role:ltsa") and an organisation ("organisation:<id>") read through referrals,
+    and the events of an organisation's referrals; and the rows with a scope column of
+    their own (a person's desa, a referral's organisation): one index for every scope
+    (see server/change_scopes.py).
+
+    Written with each change sequence (server/change_scopes.py); a row's older entries are
+    removed then. The pull walks (scope, entity, change_seq) in change order: its cost per
+    page does not grow with the distance of the cursor or the size of the database."""
+
+    __tablename__ = "sync_changes"
+
+    scope: so.Mapped[str] = so.mapped_column(sa.String(60), primary_key=True)
+    # The table of the record.
+    entity: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
+    change_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, primary_key=True)
+    record_id: so.Mapped[str] = so.mapped_column(sa.String(36), primary_key=True)
+
+    __table_args__ = (sa.Index("ix_sync_changes_record", "entity", "record_id"),)

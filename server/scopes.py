@@ -9,7 +9,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from sync import engine
+from sync.engine import Walk
 
+from . import change_scopes
 from .errors import Refused
 from .errors import invalid
 from .extensions import db
@@ -20,6 +22,7 @@ from .models import OutreachVisit
 from .models import Person
 from .models import Referral
 from .models import ReferralEvent
+from .models import SyncChange
 from .models import User
 
 _FALSE = sa.false()
@@ -112,17 +115,92 @@ def _child_of_person(model, user: User):
     return model.person_id.in_(sa.select(Person.id).where(persons_readable(user)))
 
 
+def person_stopped(person_id):
+    """Whether the person `person_id` (a column of the outer row) stopped processing."""
+    # Correlated on the person's key: a probe per row, never a read of every stopped
+    # person (which, without statistics, PostgreSQL would do by reading all persons).
+    return sa.select(Person.id).where(Person.id == person_id,
+                                      Person.processing_stopped_at.is_not(None)).exists()
+
+
 def on_phones(model):
     """The rows of `model` that phones may hold, whoever the user: none of a person whose
     processing stopped (the KEEPERS read those on the server only)."""
     if model is Person:
         return Person.processing_stopped_at.is_(None)
     if model is ReferralEvent:
-        return ReferralEvent.referral_id.not_in(
-            sa.select(Referral.id).where(Referral.person_id.in_(stopped_persons())))
+        return ~sa.select(Referral.id).where(
+            Referral.id == ReferralEvent.referral_id,
+            person_stopped(Referral.person_id)).exists()
     if hasattr(model, "person_id"):
-        return model.person_id.not_in(stopped_persons())
+        return ~person_stopped(model.person_id)
     return _TRUE
+
+
+def _held(model, keep=None) -> dict:
+    """What a walk leaves out as the page is loaded: a person's own column is tested in
+    Python (an index on it could lead PostgreSQL, without statistics, to read every
+    person); the probes of `on_phones` by key stay in SQL."""
+    if model is Person:
+        return {"keep": (lambda row: row.processing_stopped_at is None and keep(row))
+                if keep else (lambda row: row.processing_stopped_at is None)}
+    held = on_phones(model)
+    return {"filter": None if held is _TRUE else held, "keep": keep}
+
+
+def _own(model, where=None, keep=None) -> Walk:
+    return Walk(seq=model.change_seq, id=model.id, where=where, **_held(model, keep))
+
+
+def _through(model, scope: str, keep=None) -> Walk:
+    return Walk(seq=SyncChange.change_seq, id=SyncChange.record_id,
+                where=sa.and_(SyncChange.scope == scope,
+                              SyncChange.entity == model.__tablename__),
+                **_held(model, keep))
+
+
+def _village_event(row) -> bool:
+    # What the village side reads of a referral's history (referral_events_readable).
+    return (row.kind == "status" or row.audience == "village"
+            or row.author_role in ("officer", "community"))
+
+
+def pull_walks(user: User, model) -> list[Walk]:
+    """How a pull finds, in change order, the rows of `model` that `user` reads: the same
+    rows as `readable` (above), each scope walked on the index of sync_changes
+    (server/change_scopes.py); an admin's, who reads everything, on change_seq. What
+    `on_phones` keeps off phones, and a row filter of a scope (the village's part of a
+    referral's history), are left out as the page's rows are loaded (`_held`).
+    Each rule here mirrors one above; tests/test_pull_walks.py checks that both give the
+    same rows for every role."""
+    role = user.role
+    if role == "admin":
+        return [_own(model)]
+    desa = change_scopes.desa_scope(user.desa_code)
+    mine = change_scopes.creator_scope(user.id)
+    organisation = (change_scopes.organisation_scope(user.organisation_id)
+                    if user.organisation_id is not None else None)
+    if model is OutreachVisit:
+        if role == "officer":
+            return [_through(model, desa)]
+        if role == "community":
+            # Their own and their group's (visits_readable), of the desa's.
+            def own_or_group(row) -> bool:
+                return row.created_by_id == user.id or bool(
+                    user.community_group_id
+                    and row.community_group_id == user.community_group_id)
+            return [_through(model, desa, own_or_group)]
+        return []
+    village = _village_event if model is ReferralEvent else None
+    if role == "officer":
+        return [_through(model, desa, village)]
+    if role == "community":
+        return [_through(model, mine, village)]
+    if role == "ltsa":
+        return [_through(model, change_scopes.LTSA)]
+    if role == "partner" and organisation is not None:
+        return [_through(model, organisation)]
+    return []
 
 
 READABLE = {

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 from marshmallow import fields as mm_fields
+from marshmallow import missing as mm_missing
 
 from sync import engine
 from sync import hlc as hlc_mod
@@ -39,6 +40,7 @@ from .extensions import db
 from .models import ConflictEntry
 from .models import Consent
 from .models import MigrationPlan
+from .models import Organisation
 from .models import OutreachVisit
 from .models import Person
 from .models import PossibleDuplicate
@@ -125,14 +127,25 @@ def _hold_region(code: str) -> None:
         held[code] = db.session.get(Region, code)
 
 
+def _organisation_name(organisation_id: int | None) -> str | None:
+    # Looked up once per transaction: a page's referrals name a few organisations, and
+    # the identity map holds unreferenced rows too weakly to keep them.
+    if organisation_id is None:
+        return None
+    names = per_transaction(db.session, "jangkau_organisation_names", dict)
+    if organisation_id not in names:
+        organisation = db.session.get(Organisation, organisation_id)
+        names[organisation_id] = organisation.name if organisation else None
+    return names[organisation_id]
+
+
 def _derived_referral(row: Referral) -> dict:
-    organisation = row.assigned_organisation
     return {"status": row.status, "status_label": referral_status.STATUS_LABELS.get(row.status),
             "desa_code": row.desa_code, "is_child": row.is_child,
             "assigned_organisation_id": row.assigned_organisation_id,
             # What the referring village sees of the referral's way: where it is, when and
             # where the person is expected (the outcome is the record's own field).
-            "assigned_organisation_name": organisation.name if organisation else None,
+            "assigned_organisation_name": _organisation_name(row.assigned_organisation_id),
             "appointment_at": _iso_utc(row.appointment_at),
             "appointment_place": row.appointment_place,
             "first_action_at": _iso_utc(row.first_action_at),
@@ -149,9 +162,72 @@ def _derived_event(row: ReferralEvent) -> dict:
             "flag_reason": row.flag_reason, "created_by_id": row.created_by_id}
 
 
+_MISSING = object()
+
+
+def _converter(field):
+    """How `field` dumps a value that is not None, as marshmallow would (None: ask it)."""
+    kind = type(field)
+    if kind._serialize is mm_fields.String._serialize:
+        return lambda value: value if type(value) is str else str(value)
+    if kind._serialize is mm_fields.Integer._serialize and not field.as_string:
+        return int
+    if kind._serialize is mm_fields.Boolean._serialize:
+        return lambda value: value if type(value) is bool else field._serialize(value, None, None)
+    if kind._serialize is mm_fields.Date._serialize and field.format in (None, "iso"):
+        return lambda value: value.isoformat()
+    if kind._serialize is rs.UTCDateTime._serialize and field.format in (None, "iso"):
+        return lambda value: (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    if isinstance(field, mm_fields.List) and kind._serialize is mm_fields.List._serialize:
+        inner = _converter(field.inner)
+        if inner is not None:
+            return lambda value: [None if each is None else inner(each) for each in value]
+    return None
+
+
+def row_dumper(schema):
+    """`schema.dump` for rows (or any object with the fields as attributes), compiled once:
+    reads each field's attribute and converts it by the field's type, without marshmallow's
+    per-field machinery (a pull dumps a thousand rows a page). The same output as
+    `schema.dump` (tests/test_pull_walks.py compares them); a field of a type not listed in
+    `_converter` is dumped by marshmallow itself."""
+    plan = []
+    for name, field in schema.dump_fields.items():
+        if field.attribute is not None or field.data_key is not None or (
+                field.dump_default is not mm_missing):
+            plan.append((name, None, field))
+        else:
+            plan.append((name, _converter(field), field))
+
+    def dump(row) -> dict:
+        out = {}
+        for name, convert, field in plan:
+            if convert is None:
+                value = field.serialize(name, row, schema.get_attribute)
+                if value is not mm_missing:
+                    out[field.data_key or name] = value
+                continue
+            value = getattr(row, name, _MISSING)
+            if value is _MISSING:
+                continue
+            out[name] = None if value is None else convert(value)
+        return out
+
+    return dump
+
+
+# What a pull does not read of a synced row; but what the entities' `derived` need.
+_UNREAD = ("created_at", "updated_at", "created_by_id", "nik_hash", "erased_at",
+           "registration_age")
+_READ = {"referrals": ("created_at",), "referral_events": ("created_by_id",),
+         # A community member's visits: their own (visits_readable).
+         "visits": ("created_by_id",)}
+
+
 def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=False,
           screen=None, prepare=None, after_write=None, derived=None) -> engine.EntitySpec:
     schema = _SCHEMAS[name](only=SYNC_FIELDS[name])
+    dump_row = row_dumper(schema)
 
     def load(values: dict, partial: bool) -> dict:
         if isinstance(values.get("desa_code"), str):
@@ -159,7 +235,7 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
         return schema.load(values, partial=partial)
 
     def dump(row) -> dict:
-        return schema.dump(row)
+        return dump_row(row)
 
     def screened(user, row, mutation: dict) -> bool:
         # The policy sees the values as sent (an insert with its defaults), loaded.
@@ -188,7 +264,21 @@ def _spec(name, model, readable, authorize, *, insert_only=False, archive_only=F
         disclose=lambda user, row, change: disclosure.change(user, name, row, change),
         # No phone holds the records of a person whose processing stopped.
         on_phones=lambda user: scopes.on_phones(model),
+        walks=lambda user: scopes.pull_walks(user, model),
+        unread=tuple(column for column in _UNREAD
+                     if column in model.__table__.c and column not in _READ.get(name, ())),
+        pull_page=lambda session, user, rows: _pull_page(session, user, name, model, rows),
     )
+
+
+def _pull_page(session, user, name: str, model, rows: list):
+    """A page's rows disclosed with what they need looked up once for the page (the
+    contact consents of a partner's persons)."""
+    if not disclosure.needs_contact_consent(user, name):
+        return rows, lambda row, change: disclosure.change(user, name, row, change, False)
+    consenting = disclosure.contact_consents(row.id for row in rows)
+    return rows, lambda row, change: disclosure.change(user, name, row, change,
+                                                       row.id in consenting)
 
 
 def _resend_person(session, user, row: Consent, is_new: bool) -> None:
@@ -375,6 +465,6 @@ def pull_only_specs() -> tuple[engine.EntitySpec, ...]:
         load=lambda values, partial: values, dump=duplicate_dump,
         readable=duplicates.readable, authorize=lambda *a: None,
         on_phones=lambda user: sa.and_(
-            PossibleDuplicate.person_id.not_in(scopes.stopped_persons()),
-            PossibleDuplicate.other_person_id.not_in(scopes.stopped_persons())),
+            ~scopes.person_stopped(PossibleDuplicate.person_id),
+            ~scopes.person_stopped(PossibleDuplicate.other_person_id)),
     ),)

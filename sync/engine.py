@@ -33,8 +33,6 @@ SERVER_NODE = "server"
 BATCH_ROWS = "jangkau_batch_rows"
 # How many refusals (and clamps) a client's record keeps, to answer them again on a retry.
 KEPT_REFUSALS = 500
-# A pull of at most this many sequence numbers reads them in order (see pull).
-SEQ_SCAN_MAX = 20_000
 META_KEYS = ("_authors", "_bases", "_deleted_by", "_deleted_base")
 # A validated mutation's fields as loaded, when they made a whole record (validate_batch).
 LOADED_WHOLE = "_loaded_whole"
@@ -57,6 +55,29 @@ class Refusal(Exception):
         if self.fields:
             out["fields"] = self.fields
         return out
+
+
+@dataclass
+class Walk:
+    """One walk of an index in change order that finds the rows of a scope: the rows where
+    `where` holds, `seq` and `id` being their change sequence and record id, of the synced
+    table itself or of a table of entries naming its rows (joined on `id`). `where` is an
+    equality on the leading columns of an index that goes on with the change sequence (or
+    nothing, on the change_seq index), so that `seq > cursor ORDER BY seq LIMIT n` reads n
+    index entries whatever the cursor's distance, the database's size or its statistics
+    (no upper bound: without statistics PostgreSQL takes a bounded range for a few rows and
+    sorts it instead).
+
+    As the page is loaded (the same walk over the page's range of sequences), `filter`
+    (correlated probes by key of other tables, never a column of the row that has an index
+    of its own, which a planner could prefer) and `keep` (a test of the row's own columns,
+    in Python) leave out what the phone does not hold."""
+
+    seq: Any
+    id: Any
+    where: Any = None
+    filter: Any = None
+    keep: Callable[[Any], bool] | None = None
 
 
 @dataclass
@@ -91,6 +112,16 @@ class EntitySpec:
     # pull sends no others, and removes them from phones that hold them (§12). A server
     # user may read more than their phone holds (a person whose processing stopped).
     on_phones: Callable[[Any], Any] | None = None
+    # How the pull finds the rows the user's phone holds (user -> walks), exactly those of
+    # `readable` and `on_phones` but for `pull_page`; None: by those clauses, walking the
+    # change_seq index (tables of few rows: conflicts, possible duplicates).
+    walks: Callable[[Any], list[Walk]] | None = None
+    # A page's rows loaded by the walks, and how each is disclosed (session, user, rows ->
+    # rows, disclose(row, change)): what disclosure looks up, once for the page.
+    pull_page: Callable[[Any, Any, list], tuple[list, Callable[[Any, dict], dict]]] | None = None
+    # Columns a pull never reads (not synced, not used by `derived`, `disclose` or a walk):
+    # not loaded, so not decoded (a date parsed, a value decrypted) for a thousand rows.
+    unread: tuple[str, ...] = ()
 
 
 @dataclass
@@ -773,30 +804,47 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
     if 0 < cursor < purged and not in_download:
         return PullResult([], 0, False, reset="cursor_expired")
     specs = [*registry.values(), *([conflict_spec] if conflict_spec else []), *pull_only]
-    # SQLite has no statistics to tell that a short run of sequence numbers is narrower
-    # than a scope: it would read a desa's whole history to sort it. For a short run, say
-    # the scope passes most rows, so it walks the change_seq index (at most top - cursor
-    # entries, the same rows are returned). Past SEQ_SCAN_MAX its own plan is better.
-    by_seq = top - cursor <= SEQ_SCAN_MAX and session.get_bind().dialect.name == "sqlite"
-    candidates: list[tuple[int, EntitySpec, Any]] = []
+    # Each walk reads at most limit + 1 entries in change order; the first `limit` of them
+    # all, merged, are the page (a walk that filled its limit + 1 ends past the page).
+    candidates: dict[tuple[str, str], tuple[int, EntitySpec, Any, int]] = {}
     for spec in specs:
-        model = spec.model
-        readable = phone_readable(spec, user)
-        if by_seq:
-            # likelihood(X, p) is X; p is what the planner assumes.
-            readable = sa.func.likelihood(readable, sa.literal_column("0.9375"))
-        rows = session.execute(
-            sa.select(model)
-            .where(model.change_seq > cursor, model.change_seq <= top, readable)
-            .order_by(model.change_seq)
-            .limit(limit + 1)
-        ).scalars()
-        candidates.extend((row.change_seq, spec, row) for row in rows)
-    candidates.sort(key=lambda c: c[0])
-    page = candidates[:limit]
-    more = len(candidates) > limit
+        if spec.walks is None:
+            model = spec.model
+            # Their scope clauses are long to build and, on SQLite, read a scope's rows
+            # whole: first a look at the change_seq index, usually empty for a short pull.
+            if session.execute(sa.select(model.change_seq).where(
+                    model.change_seq > cursor, model.change_seq <= top).limit(1)).first() is None:
+                continue
+            rows = session.execute(
+                sa.select(model)
+                .where(model.change_seq > cursor, model.change_seq <= top,
+                       phone_readable(spec, user))
+                .order_by(model.change_seq)
+                .limit(limit + 1)
+            ).scalars()
+            for row in rows:
+                candidates[(spec.name, row.id)] = (row.change_seq, spec, row, -1)
+            continue
+        for number, walk in enumerate(spec.walks(user)):
+            found = session.execute(
+                sa.select(walk.seq, walk.id)
+                .where(*([walk.where] if walk.where is not None else []), walk.seq > cursor)
+                .order_by(walk.seq)
+                .limit(limit + 1)
+            ).all()
+            for seq, record_id in found:
+                if seq > top:
+                    break  # committed after this pull began: the next pull's
+                # A record found by two walks: its latest entry (an older one is stale).
+                known = candidates.get((spec.name, record_id))
+                if known is None or known[0] < seq:
+                    candidates[(spec.name, record_id)] = (seq, spec, record_id, number)
+    ordered = sorted(candidates.values(), key=lambda c: c[0])
+    page = ordered[:limit]
+    more = len(ordered) > limit
     new_cursor = page[-1][0] if more else top
-    changes = [_change(spec, row, user) for _, spec, row in page]
+    changes = [change for _, change in sorted(_page_changes(session, user, page, cursor),
+                                              key=lambda c: c[0])]
     if more:
         snapshot = top if cursor == 0 else snapshot
     else:
@@ -806,6 +854,49 @@ def pull(session, registry: dict[str, EntitySpec], user, cursor: int, limit: int
         removed = removals(session, registry, user, exit_model, cursor, new_cursor,
                            also=pull_only)
     return PullResult(changes, new_cursor, more, snapshot=snapshot, removed=removed)
+
+
+def _page_changes(session, user, page: list, cursor: int) -> list[tuple[int, dict]]:
+    """The page's changes: each walk's rows of the page loaded by walking it again over
+    the page's range, then kept and disclosed per spec (spec.pull_page)."""
+    by_walk: dict[tuple[str, int], tuple[EntitySpec, dict[str, int]]] = {}
+    loaded: dict[str, tuple[EntitySpec, list[Any]]] = {}
+    for seq, spec, item, number in page:
+        if number < 0:
+            loaded.setdefault(spec.name, (spec, []))[1].append(item)
+        else:
+            by_walk.setdefault((spec.name, number), (spec, {}))[1][item] = seq
+    walks = {spec.name: spec.walks(user) for _, (spec, _) in by_walk.items()}
+    for (name, number), (spec, seqs) in by_walk.items():
+        walk = walks[name][number]
+        table = spec.model.__table__
+        # Plain rows (attributes by column name), not ORM objects: read once and dumped,
+        # they need no identity map, and building them costs a fraction.
+        query = sa.select(*[column for column in table.columns
+                            if column.key not in spec.unread])
+        if walk.id.table is not table:
+            query = query.select_from(table.join(walk.id.table, walk.id == table.c.id))
+        query = query.where(*([walk.where] if walk.where is not None else []),
+                            walk.seq > cursor, walk.seq <= max(seqs.values()))
+        if walk.filter is not None:
+            query = query.where(walk.filter)
+        rows = loaded.setdefault(spec.name, (spec, []))[1]
+        for row in session.execute(query):
+            # Not as walked (changed again by a commit since: it comes at its new
+            # sequence, above this pull's high-water mark), or not held by phones.
+            if seqs.get(row.id) != row.change_seq or (walk.keep and not walk.keep(row)):
+                continue
+            rows.append(row)
+    out = []
+    for spec, rows in loaded.values():
+        disclose = None
+        if spec.pull_page is not None:
+            rows, disclose = spec.pull_page(session, user, rows)
+        elif spec.disclose is not None:
+            def disclose(row, change, spec=spec):
+                return spec.disclose(user, row, change)
+        out.extend((row.change_seq, _change(spec, row, disclose)) for row in rows)
+    return out
 
 
 def phone_readable(spec: EntitySpec, user):
@@ -868,7 +959,7 @@ def removals(session, registry: dict[str, EntitySpec], user, exit_model, after: 
     return removed
 
 
-def _change(spec: EntitySpec, row, user) -> dict:
+def _change(spec: EntitySpec, row, disclose) -> dict:
     if spec.kind.get("pull_only"):
         change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
                   "record": spec.dump(row)}
@@ -877,7 +968,7 @@ def _change(spec: EntitySpec, row, user) -> dict:
                   "record": to_record(spec, row)}
         if spec.derived:
             change["derived"] = spec.derived(row)
-    return spec.disclose(user, row, change) if spec.disclose else change
+    return disclose(row, change) if disclose else change
 
 
 def server_clock(now_ms: int | None = None) -> dict:

@@ -49,3 +49,39 @@ def test_notes_recorded_before_audiences_stay_readable_by_the_village(tmp_path):
             audience = conn.execute(sa.text("SELECT audience FROM referral_events")).scalar_one()
         db.engine.dispose()
     assert audience == "village"
+
+
+def test_sync_changes_are_filled_for_the_rows_already_stored(tmp_path):
+    """A data migration, on SQLite: down to the revision before sync_changes and up again,
+    the entries of the demo data are those the flushes wrote."""
+    from flask_migrate import downgrade
+    from flask_migrate import upgrade
+
+    from server import create_app
+    from server.demo import load_demo
+    from server.models import SyncChange
+    from server.regions import load_regions
+    from server.seed import ensure_organisations
+
+    def entries() -> set[tuple]:
+        return set(db.session.execute(sa.select(
+            SyncChange.scope, SyncChange.entity, SyncChange.change_seq,
+            SyncChange.record_id)).all())
+
+    url = f"sqlite:///{tmp_path / 'walks.sqlite'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        upgrade()
+        load_regions(db.session)
+        ensure_organisations(db.session)
+        load_demo(db.session, today=dt.date(2026, 3, 10))
+        db.session.commit()
+        written = entries()
+        db.session.remove()
+        downgrade(revision="3a9c5e1f7b20")
+        assert "sync_changes" not in sa.inspect(db.engine).get_table_names()
+        upgrade()
+        assert entries() == written
+        assert written
+        db.session.remove()
+        db.engine.dispose()

@@ -57,21 +57,45 @@ def has_contact_consent(person_id: str) -> bool:
     return any(CONTACT_PURPOSE in (purposes or ()) for purposes in rows)
 
 
-def withheld(user, entity: str, row) -> list[str]:
-    """The fields of `row` (of the synced `entity`) sent empty to `user`."""
-    if entity == "persons" and user.role not in CONTACT_ROLES:
-        return [] if has_contact_consent(row.id) else list(CONTACT_FIELDS)
+def contact_consents(person_ids) -> set[str]:
+    """Of `person_ids`, those with an active consent to follow-up contact (has_contact_consent
+    for a page of persons, in one query per 500)."""
+    ids = sorted(set(person_ids))
+    out: set[str] = set()
+    for start in range(0, len(ids), 500):
+        rows = db.session.execute(
+            sa.select(Consent.person_id, Consent.purposes)
+            .where(Consent.person_id.in_(ids[start:start + 500]),
+                   Consent.withdrawn_at.is_(None), Consent.deleted_hlc.is_(None)))
+        out.update(person_id for person_id, purposes in rows
+                   if CONTACT_PURPOSE in (purposes or ()))
+    return out
+
+
+def needs_contact_consent(user, entity: str) -> bool:
+    """Whether what `user` receives of `entity` depends on the contact consent."""
+    return entity == "persons" and user.role not in CONTACT_ROLES
+
+
+def withheld(user, entity: str, row, contact: bool | None = None) -> list[str]:
+    """The fields of `row` (of the synced `entity`) sent empty to `user`; `contact`: the
+    person's contact consent when known (contact_consents), else it is looked up."""
+    if needs_contact_consent(user, entity):
+        if contact is None:
+            contact = has_contact_consent(row.id)
+        return [] if contact else list(CONTACT_FIELDS)
     if entity == "visits" and user.role not in VISIT_DETAIL_ROLES:
         return list(VILLAGE_VISIT_FIELDS)
     return []
 
 
-def fields(user, entity: str, row, values: dict) -> tuple[dict, list[str]]:
+def fields(user, entity: str, row, values: dict,
+           contact: bool | None = None) -> tuple[dict, list[str]]:
     """The dumped `values` of `row` as `user` may receive them, and the withheld names."""
     out = dict(values)
     if entity == "persons" and out.get("nik"):
         out["nik"] = mask_nik(out["nik"])
-    hidden = withheld(user, entity, row)
+    hidden = withheld(user, entity, row, contact)
     for name in hidden:
         if name in out:
             out[name] = _EMPTY[name]
@@ -87,10 +111,10 @@ def answer(user, entity: str, row, dumped: dict) -> dict:
     return out
 
 
-def change(user, entity: str, row, pulled: dict) -> dict:
+def change(user, entity: str, row, pulled: dict, contact: bool | None = None) -> dict:
     """A pulled change (record with its clocks, derived): the record's fields as disclosed;
     withheld names travel in `derived` (the record holds synced fields only), when any."""
-    record, hidden = fields(user, entity, row, pulled["record"])
+    record, hidden = fields(user, entity, row, pulled["record"], contact)
     out = dict(pulled, record=record)
     if hidden:
         out["derived"] = dict(pulled.get("derived") or {}, withheld=hidden)
