@@ -63,7 +63,8 @@ CODES = {
 STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-    422: "invalid", 426: "client_outdated", 429: "rate_limited", 500: "server_error", 503: "unavailable",
+    422: "invalid", 426: "client_outdated", 429: "rate_limited", 500: "server_error",
+    503: "unavailable",
 }
 
 

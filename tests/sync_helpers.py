@@ -142,7 +142,6 @@ class Phone:
     def absorb(self, answer: dict) -> None:
         """A 200 answer read whole, applied in one step (§13): acknowledge, set refusals
         aside, adopt clamped clocks, then reset or store the page with its cursor."""
-        acked = answer["last_mutation_id"]
         refused = set()
         for refusal in answer["refused"]:
             # Also a refusal answered again for a retried batch: it names the mutation.
