@@ -837,13 +837,10 @@ def wire_changes(changes: list[dict], own: dict, author: str) -> list[dict]:
         if "_clocks" not in change["record"]:
             out.append(change)
             continue
-        shaped = {key: value for key, value in change.items() if key != "seq"}
-        shaped = wire.elide_echo(shaped, change["record"], own, author)
-        if shaped is None:
-            continue
-        if not shaped.get("partial"):
-            shaped["record"] = wire.compact(change["record"])
-        out.append(shaped)
+        shaped = wire.elide_echo({key: value for key, value in change.items() if key != "seq"},
+                                 change["record"], own, author)
+        if shaped is not None:
+            out.append(shaped)
     return out
 
 

@@ -48,7 +48,10 @@ def compact(record: dict) -> dict:
         author = _shared([authors.get(name) for name in clocks])
         out["_clock"] = clock
         out["_author"] = author
-        own_clocks = {name: stamp for name, stamp in clocks.items() if stamp != clock}
+        # A clock of a field the record does not carry is always listed: expand finds the
+        # others by the record's fields.
+        own_clocks = {name: stamp for name, stamp in clocks.items()
+                      if stamp != clock or name not in fields}
         own_authors = {name: authors.get(name) for name in clocks
                        if not same_value(authors.get(name), author)}
     else:
@@ -140,13 +143,15 @@ def own_writes(mutations: list[dict], handled: set[int], clamped: dict[int, str]
 
 
 def elide_echo(change: dict, full: dict, own: dict, author: str) -> dict | None:
-    """A change for the phone whose own writes `own` describes: the fields it holds exactly
-    as the server does left out (the change then `partial`), or None when nothing is left
-    to tell it. `full` is the change's merge record as disclosed."""
+    """A change in its wire form for the phone whose own writes `own` describes: the record
+    compact, the fields the phone holds exactly as the server does left out (the change
+    then `partial`), or None when nothing is left to tell it. `full` is the change's merge
+    record as disclosed."""
     entity = change["entity"]
     writes = own.get((entity, change["id"]))
+    whole = dict(change, record=compact(full))
     if not writes:
-        return change
+        return whole
     never = NEVER_ELIDED.get(entity, frozenset())
     clocks, authors, bases = full["_clocks"], full["_authors"], full["_bases"]
     held = []
@@ -159,7 +164,7 @@ def elide_echo(change: dict, full: dict, own: dict, author: str) -> dict | None:
                 and bases.get(name) == base):
             held.append(name)
     if not held:
-        return change
+        return whole
     rest = {k: v for k, v in full.items() if k not in held}
     for key in ("_clocks", "_authors", "_bases"):
         rest[key] = {k: v for k, v in full[key].items() if k not in held}
