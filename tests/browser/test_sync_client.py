@@ -229,8 +229,9 @@ def test_a_phone_an_hour_ahead_stamps_its_edits_in_server_time(page, live_server
 
 
 class _Account:
-    def __init__(self, token):
+    def __init__(self, token, user_id):
         self.username = "dua"
+        self.user_id = user_id
         self.headers = {"Authorization": f"Bearer {token}"}
 
 
@@ -246,9 +247,10 @@ def _conflicted_visit(page, live_server) -> tuple[str, dict]:
     call(page, "sync-client", "m.syncNow()")
     # Another phone of the desa, simulated in Python, pulls the visit and edits its notes.
     client = live_server.app.test_client()
-    token = client.post("/api/auth/login", json={"username": "perangkat.dua",
-                                                 "password": live_server.password}).json["token"]
-    other = Phone(client, _Account(token), node=f"hp-dua-{uuid.uuid4().hex[:6]}",
+    answer = client.post("/api/auth/login", json={"username": "perangkat.dua",
+                                                  "password": live_server.password}).json
+    token, user_id = answer["token"], answer["user"]["id"]
+    other = Phone(client, _Account(token, user_id), node=f"hp-dua-{uuid.uuid4().hex[:6]}",
                   wall_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000))
     other.sync_all()
     other.edit("visits", record_id, {"notes": "Versi HP dua"})
