@@ -833,10 +833,7 @@ def wire_changes(changes: list[dict], own: dict, author: str) -> list[dict]:
     requesting phone's own writes left out (the echo rule); a pulled-only record (conflicts,
     possible duplicates) as it is, with its `seq`."""
     out = []
-    # Grouped by entity (in sequence order within each): a page holds each record once, so
-    # its order carries nothing, and records of one kind side by side compress better.
-    order = {name: i for i, name in enumerate(dict.fromkeys(c["entity"] for c in changes))}
-    for change in sorted(changes, key=lambda c: order[c["entity"]]):
+    for change in changes:
         if "_clocks" not in change["record"]:
             out.append(change)
             continue
