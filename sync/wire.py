@@ -30,11 +30,13 @@ DELETION = ("_deleted", "_deleted_by", "_deleted_base")
 NEVER_ELIDED = {"persons": frozenset({"nik"})}
 
 
-def _shared(values) -> object:
-    """The value most fields share; a tie goes to the greatest by canonical JSON."""
-    counts = Counter(canonical(v) for v in values)
-    best = max(counts.items(), key=lambda item: (item[1], item[0]))[0]
-    return next(v for v in values if canonical(v) == best)
+def _shared(values: list) -> object:
+    """The value most fields share; a tie goes to the greatest by canonical JSON. (Clocks
+    and authors are strings or null: counted as they are, canonical JSON only for a tie.)"""
+    counts = Counter(values)
+    top = max(counts.values())
+    tied = [v for v, n in counts.items() if n == top]
+    return tied[0] if len(tied) == 1 else max(tied, key=canonical)
 
 
 def compact(record: dict) -> dict:
@@ -53,7 +55,7 @@ def compact(record: dict) -> dict:
         own_clocks = {name: stamp for name, stamp in clocks.items()
                       if stamp != clock or name not in fields}
         own_authors = {name: authors.get(name) for name in clocks
-                       if not same_value(authors.get(name), author)}
+                       if authors.get(name) != author}
     else:
         own_clocks, own_authors = {}, {}
     # A field without a clock holds its default: said with a null clock.
@@ -149,9 +151,8 @@ def elide_echo(change: dict, full: dict, own: dict, author: str) -> dict | None:
     record as disclosed."""
     entity = change["entity"]
     writes = own.get((entity, change["id"]))
-    whole = dict(change, record=compact(full))
     if not writes:
-        return whole
+        return dict(change, record=compact(full))
     never = NEVER_ELIDED.get(entity, frozenset())
     clocks, authors, bases = full["_clocks"], full["_authors"], full["_bases"]
     held = []
@@ -164,7 +165,7 @@ def elide_echo(change: dict, full: dict, own: dict, author: str) -> dict | None:
                 and bases.get(name) == base):
             held.append(name)
     if not held:
-        return whole
+        return dict(change, record=compact(full))
     rest = {k: v for k, v in full.items() if k not in held}
     for key in ("_clocks", "_authors", "_bases"):
         rest[key] = {k: v for k, v in full[key].items() if k not in held}
