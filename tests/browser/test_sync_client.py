@@ -349,9 +349,6 @@ def test_an_outdated_app_stops_syncing_and_looks_for_its_update(page, live_serve
     """The server answers an older protocol 426 client_outdated: the app keeps its outbox,
     says so in the server's words, sends nothing more (no retry loop) and asks the browser
     for its new version (registration.update())."""
-    import gzip
-    import json
-
     page.goto("/")
     wait_for_worker(page)
     log_in(page, "perangkat.uji")
