@@ -786,10 +786,15 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     handled = set(result.applied) | {mid for mid in result.skipped if mid not in retried}
     own = wire.own_writes(request["mutations"], handled, clamped,
                           {name: spec.kind for name, spec in registry.items()})
-    if own and not page.reset and exit_model is not None:
+    # A write applied now under a cursor has its exit, if any, after the cursor: `removed`
+    # names it. A full download names none, and a retried write was applied under the
+    # scope of its first try: those are looked up.
+    looked_up = own if cursor == 0 else wire.own_writes(
+        request["mutations"], handled & set(result.skipped), clamped, {})
+    if looked_up and not page.reset and exit_model is not None:
         listed = {(r["entity"], r["id"]) for r in page.removed}
         page.removed += not_held(session, registry, user, exit_model,
-                                 {key for key in own if key[0] in registry} - listed)
+                                 {key for key in looked_up if key[0] in registry} - listed)
     response.update({"changes": wire_changes(page.changes, own, str(user.id)),
                      "cursor": page.cursor, "more": page.more,
                      "reset": page.reset, "snapshot": page.snapshot, "removed": page.removed})
