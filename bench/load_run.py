@@ -53,8 +53,11 @@ from sync_bench import PASSWORD
 from sync_bench import BenchError
 
 from sync import hlc  # noqa: E402  (sync_bench put the project on the path)
+from sync import merge  # noqa: E402
+from sync import wire  # noqa: E402
 from sync.merge import write_order  # noqa: E402
 from sync.protocol import MAX_MUTATIONS  # noqa: E402
+from sync.protocol import PROTOCOL_VERSION  # noqa: E402
 
 if not sb.BIN.exists():
     # A worktree without its own .venv: the tools of the Python running this.
@@ -222,8 +225,9 @@ class LoadPhone:
     def sync_once(self) -> dict | None:
         batch = self.outbox[:MAX_MUTATIONS]
         answer = call(self.conn, self.stats, "sync_push" if batch else "sync_pull", "POST",
-                      "/api/sync", {"client_id": self.client_id, "cursor": self.cursor,
-                                    "mutations": batch, "pull_limit": 500}, self.token)
+                      "/api/sync", {"protocol": PROTOCOL_VERSION, "client_id": self.client_id,
+                                    "cursor": self.cursor, "mutations": batch,
+                                    "pull_limit": 500}, self.token)
         if answer is None:
             return None
         refused = {r["mutation_id"]: r for r in answer["refused"]}
@@ -234,6 +238,8 @@ class LoadPhone:
         for m in batch:
             if m["mutation_id"] > acked:
                 continue
+            if m["mutation_id"] not in refused:
+                self.acknowledge(m, clamped.get(m["mutation_id"], m["hlc"]))
             self.mutations += 1
             write = self.pending_shared.pop(m["mutation_id"], None)
             if write is not None and m["mutation_id"] not in refused:
@@ -246,13 +252,35 @@ class LoadPhone:
             self.cursor = 0
             return answer
         for change in answer["changes"]:
-            self.records[(change["entity"], change["id"])] = change
+            key = (change["entity"], change["id"])
+            if "seq" not in change:
+                # Protocol 2: compact, and partial where it leaves out this phone's writes.
+                held = self.records.get(key)
+                record = (wire.apply_partial(held and held["record"], change["record"], key[1])
+                          if change.get("partial") else wire.expand(change["record"], key[1]))
+                change = {k: v for k, v in change.items() if k != "partial"} | {"record": record}
+            self.records[key] = change
             for stamp in change["record"].get("_clocks", {}).values():
                 self.clock = hlc.receive(self.clock or hlc.now(self.node), stamp)
         for gone in answer.get("removed", []):
             self.records.pop((gone["entity"], gone["id"]), None)
         self.cursor = answer["cursor"]
         return answer
+
+    def acknowledge(self, m: dict, stamp: str) -> None:
+        # As the app does (docs/sync-protocol.md §13): the server does not send it back.
+        key = (m["entity"], m["id"])
+        held = self.records.get(key)
+        fields = {k: v for k, v in m["fields"].items()
+                  if k not in wire.NEVER_ELIDED.get(m["entity"], ())}
+        kind = {"insert_only": True} if m["entity"] == "referral_events" else {}
+        try:
+            record, _ = merge.apply_mutation(held and held["record"], dict(
+                m, fields=fields, hlc=stamp, node=hlc.node_of(stamp), client_id=self.client_id,
+                author=str(self.user_id)), kind)
+        except merge.MergeRefused:
+            return
+        self.records[key] = dict(held or {"entity": key[0], "id": key[1]}, record=record)
 
     def sync_all(self, rounds: int = 50) -> bool:
         """Sync until the outbox is empty and nothing more waits; False if a request failed."""
@@ -349,7 +377,7 @@ def desk_round(phone: LoadPhone, hot_referrals: list[str], organisations: list[i
     the outcome of the shared referrals."""
     rng = phone.rng
     phone.get("referrals_list", "/api/referrals?sort=inbox&per_page=20")
-    referrals = [c for (e, _), c in phone.records.items() if e == "referrals"]
+    referrals = [c for (e, _), c in phone.records.items() if e == "referrals" and "derived" in c]
     rng.shuffle(referrals)
     for referral in referrals[:3]:
         status = referral["derived"]["status"]
@@ -373,7 +401,7 @@ def partner_round(phone: LoadPhone) -> None:
     """A partner takes up a referral forwarded to its organisation, or notes progress."""
     rng = phone.rng
     phone.get("referrals_list", "/api/referrals?sort=inbox&per_page=20")
-    referrals = [c for (e, _), c in phone.records.items() if e == "referrals"]
+    referrals = [c for (e, _), c in phone.records.items() if e == "referrals" and "derived" in c]
     if not referrals:
         return
     referral = rng.choice(referrals)

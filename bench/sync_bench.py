@@ -14,7 +14,12 @@ sync at once against `gunicorn -w 4` on PostgreSQL, several rounds.
 
 Bytes are counted on the socket (HTTP headers included). "raw" is the same exchange with
 the bodies uncompressed. The reference for the wire-size target is the gzip (level 9) size
-of the records' own JSON: the list of their plain field dicts (with their ids).
+of the records' own JSON: the list of the plain field dicts (with their ids) of exactly the
+records the download delivers, as the server holds them (the server-made first event of
+each referral included). The old reference, the records phone A made as it sent them, is
+printed beside it. The uploader's echo: what phone A receives back while it uploads
+(compact, its own writes left out: protocol 2), as a share of what it uploads; of it, the
+changes of records it made itself (their derived fields and what the server changed).
 Server time is the Server-Timing header of the view (parse, engine, audit, commit, encode;
 not the token check or the WSGI layer); round trip is measured by the client on loopback.
 
@@ -50,7 +55,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sync import hlc  # noqa: E402  (the client's clock: framework-free, no Flask)
+from sync import merge  # noqa: E402
+from sync import wire  # noqa: E402
 from sync.protocol import MAX_MUTATIONS  # noqa: E402
+from sync.protocol import PROTOCOL_VERSION  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
 PASSWORD = "bangku-panjang-2026"
@@ -165,13 +173,18 @@ def post_json(conn: Http, path: str, payload: dict, token: str | None = None,
 
 
 def login(port: int, username: str) -> str:
+    return login_user(port, username)[0]
+
+
+def login_user(port: int, username: str) -> tuple[str, str]:
+    """(token, the user's id as the merge names authors)."""
     conn = Http(port)
     try:
         ex = post_json(conn, "/api/auth/login", {"username": username, "password": PASSWORD,
                                                   "device_name": "sync_bench"}, compress=False)
     finally:
         conn.close()
-    return ex.answer["token"]
+    return ex.answer["token"], str(ex.answer["user"]["id"])
 
 
 # Servers ----------------------------------------------------------------------------------
@@ -330,6 +343,8 @@ class Traffic:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     server_ms: list[float] = field(default_factory=list)
+    # Every change received, as on the wire.
+    changes: list[dict] = field(default_factory=list)
 
     def add(self, ex: Exchange, pushed: bool) -> None:
         self.requests += 1
@@ -359,6 +374,7 @@ class Phone:
         self.cursor = 0
         self.records: dict[tuple[str, str], dict] = {}
         self.traffic = Traffic()
+        self.author = ""
 
     def edit(self, entity: str, record_id: str, fields: dict) -> None:
         self.clock = hlc.now(self.node, last=self.clock)
@@ -373,20 +389,45 @@ class Phone:
     def sync(self) -> dict:
         batch = self.outbox[:MAX_MUTATIONS]
         ex = post_json(self.conn, "/api/sync",
-                       {"client_id": self.client_id, "cursor": self.cursor,
-                        "mutations": batch, "pull_limit": self.pull_limit}, self.token)
+                       {"protocol": PROTOCOL_VERSION, "client_id": self.client_id,
+                        "cursor": self.cursor, "mutations": batch,
+                        "pull_limit": self.pull_limit}, self.token)
         self.traffic.add(ex, bool(batch))
         answer = ex.answer
+        self.traffic.changes.extend(answer["changes"])
         if answer["refused"]:
             raise BenchError(f"refused: {answer['refused'][:3]}")
         if answer.get("reset"):
             raise BenchError(f"unexpected reset: {answer['reset']}")
         acked = answer["last_mutation_id"]
+        clamped = {c["mutation_id"]: c["hlc"] for c in answer["clamped"]}
+        for m in self.outbox:
+            if m["mutation_id"] <= acked:
+                self.acknowledge(m, clamped.get(m["mutation_id"], m["hlc"]))
         self.outbox = [m for m in self.outbox if m["mutation_id"] > acked]
         for change in answer["changes"]:
-            self.records[(change["entity"], change["id"])] = change
+            key = (change["entity"], change["id"])
+            held = self.records.get(key)
+            if change.get("partial"):
+                record = wire.apply_partial(held and held["record"], change["record"], key[1])
+            else:
+                record = wire.expand(change["record"], key[1])
+            self.records[key] = {k: v for k, v in change.items() if k != "partial"} | {
+                "record": record}
         self.cursor = answer["cursor"]
         return answer
+
+    def acknowledge(self, m: dict, stamp: str) -> None:
+        # As the app does (docs/sync-protocol.md §13): the acknowledged edit joins its copy
+        # of the server's record; the NIK is left to the pull (it comes back masked).
+        key = (m["entity"], m["id"])
+        held = self.records.get(key)
+        fields = {k: v for k, v in m["fields"].items()
+                  if k not in wire.NEVER_ELIDED.get(m["entity"], ())}
+        edit = dict(m, fields=fields, hlc=stamp, node=hlc.node_of(stamp), client_id="-",
+                    author=self.author)
+        record, _ = merge.apply_mutation(held and held["record"], edit, {})
+        self.records[key] = dict(held or {"entity": key[0], "id": key[1]}, record=record)
 
     def sync_all(self) -> None:
         """Sync until the outbox is empty and nothing more is waiting on the server."""
@@ -490,7 +531,9 @@ def one_size(n: int, template: Path, tmp: Path, args, seed: int) -> dict:
     shutil.copy(template, db_file)
     server = Server(f"sqlite:///{db_file}", 2, tmp)
     try:
-        phone_a = Phone(server.port, login(server.port, "bench_a"), "hp-a", args.pull_limit)
+        token_a, author_a = login_user(server.port, "bench_a")
+        phone_a = Phone(server.port, token_a, "hp-a", args.pull_limit)
+        phone_a.author = author_a
         phone_b = Phone(server.port, login(server.port, "bench_b"), "hp-b", args.pull_limit)
         records = make_records(n, DESAS[0], random.Random(seed))
         for entity, record_id, fields in records:
@@ -537,17 +580,24 @@ def one_size(n: int, template: Path, tmp: Path, args, seed: int) -> dict:
         server.stop()
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-    ref_raw, ref_gz = reference_bytes(records)
+    old_raw, old_gz = reference_bytes(records)
     b = phone_b.traffic
-    shares = down_shares(records, phone_b.records)
+    ref_raw, ref_gz = delivered_bytes(phone_b.records)
+    shares = down_shares(b.changes, ref_gz)
+    made = {(entity, record_id) for entity, record_id, _ in records}
+    echo_own = gz9([c for c in upload.changes if (c["entity"], c["id"]) in made])
     return {
         "n": n, "push_req": upload.push_requests, "a_req": upload.requests,
         "pull_req": b.requests,
         "up_gz": upload.up_wire / n, "up_raw": upload.up_raw / n,
         "down_gz": b.down_wire / n, "down_raw": b.down_raw / n,
-        "ref_gz": ref_gz / n, "ref_raw": ref_raw / n,
-        "ratio_up": upload.up_wire / ref_gz, "ratio_down": b.down_wire / ref_gz,
-        "echo_down_gz": upload.down_wire / n,
+        "ref_gz": ref_gz / n, "ref_raw": ref_raw / n, "old_ref_gz": old_gz / n,
+        "ratio_up": upload.up_wire / old_gz, "ratio_down": b.down_wire / ref_gz,
+        "ratio_down_old": b.down_wire / old_gz,
+        "echo_down_gz": upload.down_wire / n, "echo": upload.down_wire / upload.up_wire,
+        "echo_own": echo_own / upload.up_wire,
+        "echo_changes": len(upload.changes),
+        "echo_own_changes": sum((c["entity"], c["id"]) in made for c in upload.changes),
         "upload_s": upload_s, "upload_rps": n / upload_s,
         "pull_s": pull_s, "pull_rps": n / pull_s,
         "converge_s": upload_s + pull_s, "converge_rps": n / (upload_s + pull_s),
@@ -558,29 +608,35 @@ def one_size(n: int, template: Path, tmp: Path, args, seed: int) -> dict:
         "upload_cpu": upload_cpu, "pull_cpu": pull_cpu,
         "rss_sum": rss_sum, "rss_worker": rss_worker,
         "login_rss_sum": login_peak[0], "login_rss_worker": login_peak[1],
-        **{f"share_{k}": v / ref_gz for k, v in shares.items()},
+        **{f"share_{k}": v for k, v in shares.items()},
     }
 
 
-def down_shares(records, received: dict) -> dict[str, int]:
-    """What makes up the gzip size of what phone B received: cumulative gzip sizes of the
-    records' plain fields, then with the change envelope and derived fields, then with the
-    per-field bookkeeping (clocks, authors, bases), then with the records the server made."""
-    made = [received[(entity, record_id)] for entity, record_id, _ in records]
-    made_keys = {(entity, record_id) for entity, record_id, _ in records}
+def gz9(value) -> int:
+    raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return len(gzip.compress(raw, REFERENCE_GZIP_LEVEL))
 
-    def plain(change):
+
+def delivered_bytes(held: dict) -> tuple[int, int]:
+    """(raw, gzip) size of the JSON of the records a download delivered, as the server
+    holds them: their plain field dicts with their ids, the server-made events included."""
+    plain = [merge.plain(change["record"]) for _, change in sorted(held.items())]
+    raw = json.dumps(plain, separators=(",", ":"), ensure_ascii=False).encode()
+    return len(raw), len(gzip.compress(raw, REFERENCE_GZIP_LEVEL))
+
+
+def down_shares(changes: list[dict], ref_gz: int) -> dict[str, float]:
+    """What makes up the gzip size of the changes phone B received (as on the wire, gzip -9
+    in one piece), as multiples of the reference: their fields with their ids, then with
+    the change envelope and derived fields, then whole (with the clock bookkeeping)."""
+
+    def fields(change):
         return {k: v for k, v in change["record"].items() if not k.startswith("_")}
 
-    def gz(value) -> int:
-        raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-        return len(gzip.compress(raw, REFERENCE_GZIP_LEVEL))
-
     return {
-        "fields": gz([plain(c) for c in made]),
-        "envelope": gz([dict(c, record=plain(c)) for c in made]),
-        "bookkeeping": gz(made),
-        "server_made": gz(made + [c for k, c in received.items() if k not in made_keys]),
+        "fields": gz9([dict(fields(c), id=c["id"]) for c in changes]) / ref_gz,
+        "envelope": gz9([dict(c, record=fields(c)) for c in changes]) / ref_gz,
+        "bookkeeping": gz9(changes) / ref_gz,
     }
 
 
@@ -732,13 +788,20 @@ def print_sizes(results: dict[int, list[dict]], runs: int) -> dict:
         print(f"{n:>6} | {r['ref_gz']:>9.0f} | {r['upload_cpu']:>6.2f} / {r['pull_cpu']:<6.2f} | "
               f"{r['push_server_ms']:>7.0f} / {r['pull_server_ms']:<7.0f} | "
               f"{r['incr_server_ms']:>8.1f} / {r['incr_rtt_ms']:>5.1f} / {r['incr_up_gz']:<5.0f}")
-    print("\n  What phone B received, gzip -9 in one piece, as a multiple of the gzip size of "
-          "the records' JSON:")
+    print("\n  Reference: gzip -9 of the JSON of the records the download delivers (the "
+          "server-made events included);\n  old reference: of the records phone A made, as "
+          "sent. What phone B received, gzip -9 in one piece, as a multiple of the reference:")
     for n, r in m.items():
-        print(f"{n:>8}: their fields {r['share_fields']:.2f}, + change envelope and derived "
-              f"{r['share_envelope']:.2f}, + per-field clocks/authors {r['share_bookkeeping']:.2f},"
-              f" + records the server made {r['share_server_made']:.2f}; on the wire "
-              f"{r['ratio_down']:.2f}")
+        print(f"{n:>8}: reference {r['ref_gz']:.0f} B/rec (old {r['old_ref_gz']:.0f}); "
+              f"fields and ids {r['share_fields']:.2f}, + change envelope and derived "
+              f"{r['share_envelope']:.2f}, + clocks/authors {r['share_bookkeeping']:.2f}; on "
+              f"the wire {r['ratio_down']:.2f} (old reference {r['ratio_down_old']:.2f})")
+    print("\n  The uploader's echo: what phone A received while uploading, as a share of its "
+          "upload on the wire:")
+    for n, r in m.items():
+        print(f"{n:>8}: {100 * r['echo']:.0f}% on the wire ({r['echo_changes']:.0f} changes, "
+              f"{r['echo_own_changes']:.0f} of them of records it made: "
+              f"{100 * r['echo_own']:.1f}% of its upload, gzip -9)")
     return m
 
 
@@ -756,6 +819,9 @@ def print_targets(m: dict, conc: dict | None) -> bool:
         line(r["a_req"] <= 2 and r["upload_s"] < 2,
              f"first upload of 1,000 records: {r['a_req']:.0f} requests, {r['upload_s']:.2f} s "
              "(at most 2 requests, under 2 s)")
+    for n, r in m.items():
+        line(r["echo"] <= 0.05,
+             f"N={n}: the uploader's echo {100 * r['echo']:.0f}% of its upload (at most 5%)")
     for n, r in m.items():
         line(r["ratio_up"] <= 1.3 and r["ratio_down"] <= 1.3,
              f"N={n}: wire bytes up {r['ratio_up']:.2f}x, down {r['ratio_down']:.2f}x the gzip "

@@ -44,6 +44,10 @@ CODES = {
                            "or the data erased."),
     "client_mismatch": (409, "client_id ini milik akun lain; keluar lalu masuk lagi.",
                         "This client_id belongs to another account; log out and in again."),
+    "client_outdated": (426, "Perbarui aplikasi: versi ini tidak bisa lagi bertukar data dengan "
+                             "server. Muat ulang aplikasi; data di HP ini tetap aman.",
+                        "Update the app: this version can no longer exchange data with the "
+                        "server. Reload the app; the data on this phone is safe."),
     "too_large": (413, "Data terlalu besar", "Request too large"),
     "unsupported_media_type": (415, "Kirim data sebagai JSON", "Send the body as JSON"),
     "invalid": (422, "Data tidak valid", "Invalid data"),
@@ -59,7 +63,8 @@ CODES = {
 STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-    422: "invalid", 429: "rate_limited", 500: "server_error", 503: "unavailable",
+    422: "invalid", 426: "client_outdated", 429: "rate_limited", 500: "server_error",
+    503: "unavailable",
 }
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import object_session
 from . import hlc as hlc_mod
 from . import merge
 from . import sequence
+from . import wire
 from .errorlog import error_summary
 from .protocol import MAX_CLOCK_SKEW_MS
 from .protocol import PROTOCOL_VERSION
@@ -1036,9 +1037,70 @@ def sync(session, registry, user, request: dict, *, client_model, conflict_model
     else:
         page = pull(session, registry, user, cursor, request["pull_limit"], conflict_spec,
                     pull_only, snapshot=request.get("snapshot"), exit_model=exit_model)
-    response.update({"changes": page.changes, "cursor": page.cursor, "more": page.more,
+    handled = set(result.applied) | {mid for mid in result.skipped if mid not in retried}
+    own = wire.own_writes(request["mutations"], handled, clamped,
+                          {name: spec.kind for name, spec in registry.items()})
+    # A write applied now under a cursor has its exit, if any, after the cursor: `removed`
+    # names it. A full download names none, and a retried write was applied under the
+    # scope of its first try: those are looked up.
+    looked_up = own if cursor == 0 else wire.own_writes(
+        request["mutations"], handled & set(result.skipped), clamped, {})
+    if looked_up and not page.reset and exit_model is not None:
+        listed = {(r["entity"], r["id"]) for r in page.removed}
+        page.removed += not_held(session, registry, user, exit_model,
+                                 {key for key in looked_up if key[0] in registry} - listed)
+    response.update({"changes": wire_changes(page.changes, own, str(user.id)),
+                     "cursor": page.cursor, "more": page.more,
                      "reset": page.reset, "snapshot": page.snapshot, "removed": page.removed})
     return response
+
+
+def not_held(session, registry: dict[str, EntitySpec], user, exit_model,
+             keys: set[tuple[str, str]]) -> list[dict]:
+    """Of the records a phone wrote in this request, those its phone may not hold. The phone
+    holds what it wrote once acknowledged (§13), also when no exit after its cursor says
+    it left: a write applied under a scope the user no longer has (the answer lost, the
+    scope changed back and forth), a full download (which lists no removals). Each with
+    the reason of its first exit, else `scope_left`."""
+    out = []
+    for name in sorted({entity for entity, _ in keys}):
+        spec = registry[name]
+        ids = sorted(record_id for entity, record_id in keys if entity == name)
+        held: set[str] = set()
+        for start in range(0, len(ids), 500):
+            held.update(session.execute(
+                sa.select(spec.model.id).where(spec.model.id.in_(ids[start:start + 500]),
+                                               phone_readable(spec, user))).scalars())
+        gone = [record_id for record_id in ids if record_id not in held]
+        if not gone:
+            continue
+        reasons: dict[str, str] = {}
+        for record_id, reason in session.execute(
+                sa.select(exit_model.record_id, exit_model.reason)
+                .where(exit_model.entity == spec.model.__tablename__,
+                       exit_model.record_id.in_(gone))
+                .order_by(exit_model.change_seq, exit_model.id)):
+            reasons.setdefault(record_id, reason)
+        out.extend({"entity": name, "id": record_id,
+                    "reason": reasons.get(record_id, "scope_left")} for record_id in gone)
+    return out
+
+
+def wire_changes(changes: list[dict], own: dict, author: str) -> list[dict]:
+    """Pulled changes in their wire form (protocol 2, docs/sync-protocol.md §10): a synced
+    record compact and without `seq` (the page's cursor is what the phone keeps), the
+    requesting phone's own writes left out (the echo rule); a pulled-only record (conflicts,
+    possible duplicates) as it is, with its `seq`."""
+    out = []
+    for change in changes:
+        if "_clocks" not in change["record"]:
+            out.append(change)
+            continue
+        shaped = wire.elide_echo({key: value for key, value in change.items() if key != "seq"},
+                                 change["record"], own, author)
+        if shaped is not None:
+            out.append(shaped)
+    return out
 
 
 def apply_server_mutation(session, spec: EntitySpec, user, record_id: str, fields: dict,

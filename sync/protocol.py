@@ -13,7 +13,19 @@ from marshmallow import validates_schema
 
 from . import hlc
 
-PROTOCOL_VERSION = 1
+# 2: compact records and the echo rule (docs/sync-protocol.md §10). A request of an older
+# version (or naming none) is answered 426 `client_outdated`: its app would misread the
+# answer, so it is told to update rather than merge wrongly.
+PROTOCOL_VERSION = 2
+
+
+def outdated(body: dict) -> bool:
+    """True for the request of an app older than this protocol: no `protocol`, or a lower
+    integer one."""
+    version = body.get("protocol")
+    if version is None:
+        return True
+    return isinstance(version, int) and not isinstance(version, bool) and version < PROTOCOL_VERSION
 
 # Limits (docs/sync-protocol.md): a normal day's work fits in one request.
 MAX_MUTATIONS = 2000
@@ -142,7 +154,7 @@ class SyncRequestSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    protocol = fields.Integer(load_default=PROTOCOL_VERSION,
+    protocol = fields.Integer(required=True, strict=True,
                               validate=validate.Equal(PROTOCOL_VERSION))
     client_id = fields.String(required=True, validate=validate.Regexp(UUID_PATTERN))
     cursor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
@@ -207,9 +219,15 @@ class ClockSchema(Schema):
 class ChangeSchema(Schema):
     entity = fields.String()
     id = fields.String()
-    seq = fields.Integer()
-    record = fields.Dict(metadata={"description": "Synced fields plus merge bookkeeping."})
+    seq = fields.Integer(metadata={
+        "description": "Pulled-only records (conflicts, possible_duplicates) only."})
+    record = fields.Dict(metadata={
+        "description": "Synced fields plus merge bookkeeping, in the compact form "
+                       "(_clock, _author, and _clocks/_authors of the fields that differ)."})
     derived = fields.Dict(metadata={"description": "Fields the server sets (status, ...)."})
+    partial = fields.Boolean(metadata={
+        "description": "The record leaves out the requesting phone's own writes: keep the "
+                       "phone's copy of every field it does not carry."})
 
 
 class RemovedSchema(Schema):

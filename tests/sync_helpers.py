@@ -15,6 +15,15 @@ from collections import Counter
 
 from sync import engine
 from sync import hlc
+from sync import merge
+from sync import wire
+from sync.protocol import PROTOCOL_VERSION
+
+# How each entity merges (server/sync_registry.py), for applying acknowledged edits.
+KINDS = {"persons": {"archive_only": True}, "consents": {"archive_only": True},
+         "referrals": {"archive_only": True}, "referral_events": {"insert_only": True}}
+# Fields the server sends only masked: an acknowledged edit leaves them to the pull (§12).
+SERVER_MASKED = {"persons": ("nik",)}
 
 VISIT = {
     "visit_type": "sosialisasi", "visit_date": "2026-11-02", "desa_code": "32.09.01.2008",
@@ -102,10 +111,11 @@ class Phone:
                     and fields.get("kind") == "status"):
                 return fields["status"]
         change = self.records.get(("referrals", referral_id))
-        return change["derived"]["status"] if change else None
+        # A referral acknowledged but not pulled yet has no derived status.
+        return (change or {}).get("derived", {}).get("status")
 
     def body(self, pull_limit=1000):
-        body = {"client_id": self.client_id, "cursor": self.cursor,
+        body = {"protocol": PROTOCOL_VERSION, "client_id": self.client_id, "cursor": self.cursor,
                 "mutations": self.outbox, "pull_limit": pull_limit}
         if self.snapshot is not None:
             body["snapshot"] = self.snapshot
@@ -132,13 +142,14 @@ class Phone:
     def absorb(self, answer: dict) -> None:
         """A 200 answer read whole, applied in one step (§13): acknowledge, set refusals
         aside, adopt clamped clocks, then reset or store the page with its cursor."""
-        acked = answer["last_mutation_id"]
+        refused = set()
         for refusal in answer["refused"]:
             # Also a refusal answered again for a retried batch: it names the mutation.
             for m in self.outbox:
                 if m["mutation_id"] == refusal["mutation_id"]:
                     self.set_aside[m["mutation_id"]] = {"mutation": m, "refusal": refusal}
-        self.outbox = [m for m in self.outbox if m["mutation_id"] > acked]
+                    refused.add(m["mutation_id"])
+        self.acknowledge_all(answer, refused)
         if answer["clamped"]:
             # Come back from the future (§15): the highest clamped clock, never below a
             # mutation still waiting in the outbox.
@@ -150,11 +161,14 @@ class Phone:
             self.cursor = 0
             self.snapshot = None
             return
+        expanded = []
         for change in answer["changes"]:
             if change["entity"] == "conflicts":
                 self.conflicts[change["id"]] = change["record"]
             else:
+                change = self.expand(change)
                 self.records[(change["entity"], change["id"])] = change
+                expanded.append(change)
                 # As the app does: the clock moves past every clock it has seen.
                 for stamp in change["record"].get("_clocks", {}).values():
                     self.clock = hlc.receive(self.clock or hlc.now(self.node, wall_ms=0),
@@ -167,6 +181,56 @@ class Phone:
             self.removed.append(gone)
         self.cursor = answer["cursor"]
         self.snapshot = answer.get("snapshot")
+        # The tests read the page as the phone holds it: every record whole.
+        answer["changes"] = [c for c in answer["changes"] if c["entity"] == "conflicts"]
+        answer["changes"] += expanded
+
+    def acknowledge_all(self, answer: dict, refused: set[int]) -> None:
+        """Every outbox entry the answer acknowledges leaves the outbox; those not refused
+        become part of the phone's copy (acknowledge)."""
+        acked = answer["last_mutation_id"]
+        clamped = {c["mutation_id"]: c["hlc"] for c in answer["clamped"]}
+        for m in self.outbox:
+            if m["mutation_id"] <= acked and m["mutation_id"] not in refused:
+                self.acknowledge(m, clamped.get(m["mutation_id"], m["hlc"]))
+        self.outbox = [m for m in self.outbox if m["mutation_id"] > acked]
+
+    def acknowledge(self, mutation: dict, stamp: str) -> None:
+        """As the app does (§13): an acknowledged edit becomes part of the phone's copy of
+        the server's record, with the server's clock where it clamped ours."""
+        key = (mutation["entity"], mutation["id"])
+        held = self.records.get(key)
+        fields = {k: v for k, v in (mutation["fields"] or {}).items()
+                  if k not in SERVER_MASKED.get(mutation["entity"], ())}
+        base = {k: v for k, v in (mutation.get("base") or {}).items()
+                if k not in SERVER_MASKED.get(mutation["entity"], ())}
+        if not fields and mutation["op"] != "delete":
+            return
+        edit = dict(mutation, fields=fields, base=base if mutation.get("base") else None,
+                    hlc=stamp, node=hlc.node_of(stamp), client_id=self.client_id,
+                    author=str(self.account.user_id))
+        try:
+            record, _ = merge.apply_mutation(held["record"] if held else None, edit,
+                                             KINDS.get(mutation["entity"], {}))
+        except merge.MergeRefused:
+            return
+        self.records[key] = dict(held or {"entity": key[0], "id": key[1]}, record=record)
+
+    def expand(self, change: dict) -> dict:
+        """A pulled change as a whole merge record: compact records expanded, a partial one
+        laid over this phone's copy (docs/sync-protocol.md §10)."""
+        out = {k: v for k, v in change.items() if k not in ("partial", "seq", "record")}
+        if "seq" in change:
+            return dict(change)  # pulled only (possible duplicates): no bookkeeping
+        if change.get("partial"):
+            held = self.records.get((change["entity"], change["id"]))
+            out["record"] = wire.apply_partial(held["record"] if held else None,
+                                               change["record"], change["id"])
+            if "derived" not in change and held and "derived" in held:
+                out["derived"] = held["derived"]
+        else:
+            out["record"] = wire.expand(change["record"], change["id"])
+        return out
 
     def set_aside_named(self, error: dict, sent: list[dict]) -> bool:
         """THE RULE of a 422 (§11): if it names mutations of this batch by id, move them

@@ -42,6 +42,7 @@ from server.models import Organisation
 from server.models import PossibleDuplicate
 from server.models import ReferralEvent
 from sync import hlc
+from sync.protocol import PROTOCOL_VERSION
 from tests.conftest import DESA_A
 from tests.conftest import DESA_B
 from tests.conftest import Account
@@ -467,8 +468,8 @@ def sync_attacks(w: World, label: str, hidden: set[str]):
         # A new client and node each time: a mutation id the server saw before is skipped,
         # and a node is bound to the first client that pushes with it.
         stamp = hlc.now(f"penyusup-{uuid.uuid4().hex[:12]}")
-        return {"client_id": client_id or str(uuid.uuid4()), "cursor": cursor,
-                "pull_limit": 1000,
+        return {"protocol": PROTOCOL_VERSION, "client_id": client_id or str(uuid.uuid4()),
+                "cursor": cursor, "pull_limit": 1000,
                 "mutations": [m | {"mutation_id": i, "hlc": m.get("hlc", stamp)}
                               for i, m in enumerate(mutations, start=1)]}
 

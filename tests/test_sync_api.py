@@ -97,17 +97,40 @@ def test_bad_batch_writes_nothing_and_names_each_mutation(client, officer):
 
 
 @pytest.mark.parametrize(("body", "status", "text"), [
-    ({"cursor": 0}, 422, "client_id"),
-    ({"client_id": "nope"}, 422, "client_id"),
-    ({"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "cursor": -1}, 422, "cursor"),
-    ({"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "mutations": [{"entity": "visits"}]},
-     422, "mutations"),
+    ({"protocol": 2, "cursor": 0}, 422, "client_id"),
+    ({"protocol": 2, "client_id": "nope"}, 422, "client_id"),
+    ({"protocol": 2, "client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "cursor": -1}, 422,
+     "cursor"),
+    ({"protocol": 2, "client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc",
+      "mutations": [{"entity": "visits"}]}, 422, "mutations"),
     ({"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "protocol": 99}, 422, "protocol"),
+    ({"client_id": "0b6f1c9e-1111-4aaa-8bbb-123456789abc", "protocol": "2"}, 422, "protocol"),
 ])
 def test_malformed_envelopes(client, officer, body, status, text):
     response = client.post("/api/sync", json=body, headers=officer.headers)
     assert response.status_code == status
     assert text in response.get_json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("version", [None, 1, 0])
+def test_an_older_app_is_told_to_update_and_nothing_is_applied(client, officer, version):
+    phone = Phone(client, officer)
+    phone.new("visits", VISIT)
+    body = phone.body()
+    if version is None:
+        del body["protocol"]
+    else:
+        body["protocol"] = version
+    response = client.post("/api/sync", json=body, headers=officer.headers)
+    assert response.status_code == 426
+    error = response.get_json()["error"]
+    assert error["code"] == "client_outdated"
+    assert error["message"]["id"].startswith("Perbarui aplikasi")
+    assert error["message"]["en"].startswith("Update the app")
+    assert count(OutreachVisit) == 0
+    # Updated, the same outbox goes through.
+    assert phone.sync()["applied"] == [1]
+    assert count(OutreachVisit) == 1
 
 
 def test_oversize_batch_is_refused_whole(client, officer):
@@ -134,7 +157,8 @@ def test_gzip_both_ways(client, officer):
     for i in range(20):
         phone.new("visits", dict(VISIT, notes=f"catatan {i}"))
     phone.sync(gzip_body=True)
-    response = client.post("/api/sync", json={"client_id": phone.client_id, "cursor": 0},
+    response = client.post("/api/sync", json={"protocol": 2, "client_id": phone.client_id,
+                                              "cursor": 0},
                            headers=dict(officer.headers, **{"Accept-Encoding": "gzip"}))
     assert response.headers["Content-Encoding"] == "gzip"
     assert len(json.loads(gzip.decompress(response.data))["changes"]) == 20
@@ -359,7 +383,7 @@ def test_client_id_of_another_account_is_refused(client, officer, make_account):
     phone = Phone(client, officer)
     phone.sync()
     thief = make_account("officer", desa_code=DESA_A)
-    response = client.post("/api/sync", json={"client_id": phone.client_id},
+    response = client.post("/api/sync", json={"protocol": 2, "client_id": phone.client_id},
                            headers=thief.headers)
     assert response.status_code == 409
     assert response.get_json()["error"]["message"]["id"].startswith("client_id ini milik")

@@ -144,13 +144,13 @@ class SimPhone(SkewedPhone):
 
     def absorb(self, answer: dict) -> None:
         """What the app does with an answer it read (as Phone.sync)."""
-        acked = answer["last_mutation_id"]
-        self.outbox = [m for m in self.outbox if m["mutation_id"] > acked]
+        self.acknowledge_all(answer, {r["mutation_id"] for r in answer["refused"]})
         assert answer["reset"] is None, answer["reset"]
         for change in answer["changes"]:
             if change["entity"] == "conflicts":
                 self.conflicts[change["id"]] = change["record"]
                 continue
+            change = self.expand(change)
             self.records[(change["entity"], change["id"])] = change
             clocks = change["record"]["_clocks"].values()
             if clocks:

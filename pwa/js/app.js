@@ -4,7 +4,7 @@
 
 import { getSession, hasPin } from './db.js';
 import { startAutoSync, stopAutoSync, getStatus } from './sync-client.js';
-import { registerServiceWorker, requestPersistentStorage } from './sw-bridge.js';
+import { checkForUpdate, registerServiceWorker, requestPersistentStorage } from './sw-bridge.js';
 import { loadLang, t, serverText, formatTime, todayWIB } from './i18n.js';
 import { h, go, isDirty, setDirty } from './ui.js';
 import { flushDrafts } from './components/draft.js';
@@ -220,6 +220,9 @@ async function boot() {
     go(s.conflicts && !s.refused ? '/bertabrakan' : '/sinkronisasi');
   });
   window.addEventListener('jangkau:status', (e) => renderStatus(e.detail));
+  // The server speaks a newer sync protocol (426): the new version of the app is fetched
+  // now, and offered as any update is (offerUpdate); the sync bar says why nothing syncs.
+  window.addEventListener('jangkau:outdated', () => checkForUpdate());
   // Another language: the bar and the screen in its words.
   window.addEventListener('jangkau:lang', () => {
     renderStatus();

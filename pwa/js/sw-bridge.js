@@ -42,6 +42,14 @@ export function registerServiceWorker({ onUpdate } = {}) {
     });
 }
 
+/** Look for a new version of the app now (the server answered 426 client_outdated); a new
+ *  worker found is offered through registerServiceWorker's onUpdate. */
+export async function checkForUpdate() {
+  if (!('serviceWorker' in navigator)) return null;
+  const reg = await navigator.serviceWorker.getRegistration();
+  return reg ? reg.update().catch(() => null) : null;
+}
+
 /** Ask the browser not to evict IndexedDB under storage pressure; true when granted. */
 export async function requestPersistentStorage() {
   if (!navigator.storage || !navigator.storage.persist) return false;

@@ -5,7 +5,7 @@
 import { ApiError, request, checkSyncAnswer } from './api.js';
 import * as db from './db.js';
 
-const PROTOCOL = 1;
+const PROTOCOL = 2;
 const PUSH_LIMIT = 500;
 const PULL_LIMIT = 1000;
 const MAX_ROUNDS = 50;
@@ -63,6 +63,10 @@ function errorFor(error) {
       reason: error.code === 'device_revoked' ? 'revoked' : 'unauthorized' };
   }
   if (error.status === 401) return { ...MESSAGES.unauthorized, reason: 'unauthorized' };
+  // This app speaks an older protocol: only an update helps (docs/sync-protocol.md §3).
+  if (error.code === 'client_outdated') {
+    return { id: error.message_id, en: error.message_en, reason: 'outdated' };
+  }
   if (error.status >= 500 || !error.message_id) return { ...MESSAGES.server, reason: 'server' };
   return { id: error.message_id, en: error.message_en, reason: error.reason };
 }
@@ -112,6 +116,8 @@ export class SyncClient {
     this.pushLimit = PUSH_LIMIT;
     // A 5xx that repeats for the same oldest mutation (see serverFailed).
     this.failing = { first: null, count: 0 };
+    // The server said this app is too old (426 client_outdated).
+    this.outdated = false;
   }
 
   /** {online, syncing, pending, lastSync, lastError: {id, en, reason}|null,
@@ -231,8 +237,13 @@ export class SyncClient {
       this.nextAttemptAt = 0;
       this.update({ lastSync, lastError: null });
     } catch (error) {
-      this.update({ lastError: errorFor(error) });
-      if (error.status !== 401) this.retryLater();
+      const lastError = errorFor(error);
+      this.update({ lastError });
+      if (lastError.reason === 'outdated') {
+        // Retrying cannot help: the outbox waits, and the app looks for its new version.
+        this.outdated = true;
+        this.target.dispatchEvent(new CustomEvent('jangkau:outdated'));
+      } else if (error.status !== 401) this.retryLater();
     }
   }
 
@@ -248,6 +259,8 @@ export class SyncClient {
   /** One sync (round trips while `more`); never two at once, also across clients and tabs;
    *  resolves to getStatus(). */
   syncNow() {
+    // The server answered 426: nothing is sent again until the updated app reloads.
+    if (this.outdated) return Promise.resolve(this.getStatus());
     this.running ??= (async () => {
       try {
         // Web Locks keep two tabs from sending the same outbox at the same time.

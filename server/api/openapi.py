@@ -37,6 +37,7 @@ ERROR_STATUSES = {
     422: "Invalid data: `fields` names each field with {id, en} messages",
     413: "The body is too large (see the limits in docs/sync-protocol.md)",
     415: "The body must be JSON",
+    426: "The app speaks an older sync protocol (`client_outdated`): update the app",
     429: "Too many failed logins; `retry_after_minutes` says when to try again",
     503: "Not available on this server (e.g. web push without VAPID keys)",
 }

@@ -14,6 +14,7 @@ from sync import engine
 from sync.protocol import MAX_BODY_BYTES
 from sync.protocol import SyncRequestSchema
 from sync.protocol import SyncResponseSchema
+from sync.protocol import outdated
 from sync.protocol import sync_request_schema
 
 from .. import audit
@@ -81,13 +82,16 @@ def _request_json() -> dict:
 
 
 @api_bp.post("/sync")
-@doc(body=SyncRequestSchema, response=SyncResponseSchema, errors=(413, 415))
+@doc(body=SyncRequestSchema, response=SyncResponseSchema, errors=(413, 415, 426))
 @login_required()
 @locks_itself
 def sync_round_trip():
     """Push the outbox and pull the changes since the cursor, in one transaction."""
     started = time.perf_counter()
     raw = _request_json()
+    if outdated(raw):
+        # Nothing is read of an older app's request: it would misread the answer.
+        raise ApiError("client_outdated")
     problems = value_problems(raw)
     if problems:
         # Named by mutation id, like any other invalid mutation: the app sets it aside.

@@ -5,6 +5,7 @@ gives the record, the conflicts, the refusals and what was applied or skipped; a
 status is derived from the JavaScript records by sync.referral_status, as the server does.
 """
 
+import json
 import math
 
 import pytest
@@ -202,3 +203,24 @@ def test_js_merge_records_joins_like_python(module_blank_page):
         assert sorted(js[1], key=merge.canonical) == sorted(conflicts, key=merge.canonical)
     assert got[0][0] == got[1][0]
     assert got[0][1], "two concurrent writes of one field must log the loser"
+
+
+WIRE = json.loads((VECTOR_DIR / "wire.json").read_text())
+
+
+def test_js_wire_expands_compact_records_and_partial_changes(module_blank_page):
+    """js/wire.js reads the compact wire form and lays partial changes over the phone's
+    copy exactly as sync/wire.py (sync/vectors/wire.json)."""
+    got = module_blank_page.evaluate("""async (vectors) => {
+      const wire = await import('/js/wire.js');
+      return {
+        records: vectors.records.map((c) => wire.expand(c.compact, vectors.id)),
+        partial: vectors.partial.map((c) => wire.applyPartial(c.local, c.compact, vectors.id)),
+        echo: vectors.echo.filter((c) => c.expected && !c.expected.partial)
+          .map((c) => wire.expand(c.expected.record, vectors.id)),
+      };
+    }""", WIRE)
+    assert got["records"] == [c["expanded"] for c in WIRE["records"]]
+    assert got["partial"] == [c["expected"] for c in WIRE["partial"]]
+    assert got["echo"] == [c["change"]["record"] for c in WIRE["echo"]
+                           if c["expected"] and not c["expected"].get("partial")]

@@ -1,6 +1,8 @@
 """pwa/js/sync-client.js and db.js in Chromium against the real server: exactly once, offline."""
 
 import datetime as dt
+import gzip
+import json
 import uuid
 
 import pytest
@@ -229,8 +231,9 @@ def test_a_phone_an_hour_ahead_stamps_its_edits_in_server_time(page, live_server
 
 
 class _Account:
-    def __init__(self, token):
+    def __init__(self, token, user_id):
         self.username = "dua"
+        self.user_id = user_id
         self.headers = {"Authorization": f"Bearer {token}"}
 
 
@@ -246,9 +249,10 @@ def _conflicted_visit(page, live_server) -> tuple[str, dict]:
     call(page, "sync-client", "m.syncNow()")
     # Another phone of the desa, simulated in Python, pulls the visit and edits its notes.
     client = live_server.app.test_client()
-    token = client.post("/api/auth/login", json={"username": "perangkat.dua",
-                                                 "password": live_server.password}).json["token"]
-    other = Phone(client, _Account(token), node=f"hp-dua-{uuid.uuid4().hex[:6]}",
+    answer = client.post("/api/auth/login", json={"username": "perangkat.dua",
+                                                  "password": live_server.password}).json
+    token, user_id = answer["token"], answer["user"]["id"]
+    other = Phone(client, _Account(token, user_id), node=f"hp-dua-{uuid.uuid4().hex[:6]}",
                   wall_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000))
     other.sync_all()
     other.edit("visits", record_id, {"notes": "Versi HP dua"})
@@ -339,3 +343,42 @@ def test_a_failed_sync_backs_off_instead_of_retrying_at_once(page, live_server):
     # The next try is 15 s away: a window of 3 s sees no other request (a storm made ~200).
     page.wait_for_timeout(3000)
     assert len(sent) == 1, len(sent)
+
+
+def test_an_outdated_app_stops_syncing_and_looks_for_its_update(page, live_server):
+    """The server answers an older protocol 426 client_outdated: the app keeps its outbox,
+    says so in the server's words, sends nothing more (no retry loop) and asks the browser
+    for its new version (registration.update())."""
+    page.goto("/")
+    wait_for_worker(page)
+    log_in(page, "perangkat.uji")
+    page.evaluate("""() => { window.__updates = 0;
+        const update = ServiceWorkerRegistration.prototype.update;
+        ServiceWorkerRegistration.prototype.update = function () {
+          window.__updates += 1; return update.call(this); }; }""")
+    sent = []
+
+    def older(route):
+        # The app as a version 1 app would send it: the server itself answers.
+        raw = route.request.post_data_buffer
+        body = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+        sent.append(body["protocol"])
+        body["protocol"] = 1
+        headers = {k: v for k, v in route.request.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length")}
+        route.fulfill(response=route.fetch(post_data=json.dumps(body), headers=headers))
+
+    page.route("**/api/sync", older)
+    record_id = str(uuid.uuid4())
+    save_visit(page, record_id, visit_fields())
+    status = call(page, "sync-client", "m.syncNow()")
+    assert status["lastError"]["reason"] == "outdated"
+    assert status["lastError"]["id"].startswith("Perbarui aplikasi")
+    assert status["pending"] == 1
+    assert visit_rows(live_server, record_id) == 0
+    page.wait_for_function("() => window.__updates > 0", timeout=5000)
+    assert "Perbarui aplikasi" in page.locator("#syncbar").inner_text()
+    # Not again: neither on demand nor by a back-off timer.
+    call(page, "sync-client", "m.syncNow()")
+    assert call(page, "sync-client", "m.syncClient.retryTimer") is None
+    assert sent == [2]

@@ -9,6 +9,7 @@ import { KINDS, mutationOf, rebuild } from './replica.js';
 import { moveRefused } from './outbox.js';
 import { sameSession } from './session.js';
 import { putConflict } from './conflicts.js';
+import { expand, applyPartial } from '../wire.js';
 
 const latest = (hlcs, start = null) => hlcs.reduce((a, b) => (a && a > b ? a : b), start);
 
@@ -110,11 +111,20 @@ async function applyChanges(s, session, changes, touched, entities) {
       }));
       continue;
     }
-    const record = change.record;
+    // Compact on the wire (§10); a partial change leaves out what this phone wrote itself
+    // and holds already (acknowledged above), so it is laid over the phone's copy.
+    let record;
+    let derived = change.derived ?? null;
+    if (change.partial) {
+      const row = await done(s.records.get([change.entity, change.id]));
+      record = applyPartial(row?.server ?? null, change.record, change.id);
+      if (!('derived' in change)) derived = row?.derived ?? null;
+    } else {
+      record = expand(change.record, change.id);
+    }
     seen = latest([record._deleted, ...Object.values(record._clocks || {})].filter(Boolean), seen);
     touched.drop(change.entity, change.id);
-    await rebuild(s, session, change.entity, change.id,
-      { server: record, derived: change.derived ?? null });
+    await rebuild(s, session, change.entity, change.id, { server: record, derived });
   }
   return seen;
 }
