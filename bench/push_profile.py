@@ -51,6 +51,7 @@ from sync_bench import make_records  # noqa: E402
 from sync import engine  # noqa: E402
 from sync import hlc  # noqa: E402
 from sync.protocol import MAX_MUTATIONS  # noqa: E402
+from sync.protocol import PROTOCOL_VERSION  # noqa: E402
 
 PG_BASE = os.environ.get("JANGKAU_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_NAME = "jangkau_bench_push"
@@ -159,7 +160,8 @@ def _push_all(app, view, user_id: int, mutations: list[dict], counter: Counter |
     sent = 0
     while sent < len(mutations):
         batch = mutations[sent:sent + MAX_MUTATIONS]
-        body = {"client_id": client_id, "cursor": cursor, "mutations": batch,
+        body = {"protocol": PROTOCOL_VERSION, "client_id": client_id, "cursor": cursor,
+                "mutations": batch,
                 "pull_limit": PULL_LIMIT, "device_time_ms": hlc.wall_clock_ms()}
         with app.test_request_context("/api/sync", method="POST", json=body):
             g.user, g.device = db.session.get(User, user_id), None
