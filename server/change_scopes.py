@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.orm.attributes import get_history
 
 from .models import Consent
 from .models import MigrationPlan
@@ -51,13 +52,13 @@ def organisation_scope(organisation_id) -> str:
     return f"organisation:{organisation_id}"
 
 
-def _changed(session, obj, names) -> bool:
-    state = sa.inspect(obj)
-    return obj in session.new or any(state.attrs[name].history.has_changes() for name in names)
+# get_history, not inspect(obj).attrs: that builds a state for every attribute at each call.
+def _changed(inserted, obj, names) -> bool:
+    return obj in inserted or any(get_history(obj, name).has_changes() for name in names)
 
 
 def _stamped(obj) -> bool:
-    return bool(sa.inspect(obj).attrs.change_seq.history.added)
+    return bool(get_history(obj, "change_seq").added)
 
 
 class _Lookup:
@@ -150,15 +151,18 @@ def _write(session, stamped: list) -> None:
     rows = {(type(obj), obj.id): obj for obj in stamped}
     # Rows read through a person or referral whose scope changed keep their sequence;
     # their entries are written again.
+    # session.new builds a new set at each access: read once (per row it made a flush
+    # quadratic).
+    inserted = session.new
     moved_persons = [obj.id for obj in stamped
-                     if isinstance(obj, Person) and obj not in session.new
-                     and _changed(session, obj, PERSON_SCOPE)]
+                     if isinstance(obj, Person) and obj not in inserted
+                     and _changed(inserted, obj, PERSON_SCOPE)]
     moved_referrals = [obj for obj in stamped
-                       if isinstance(obj, Referral) and _changed(session, obj, REFERRAL_SCOPE)]
+                       if isinstance(obj, Referral) and _changed(inserted, obj, REFERRAL_SCOPE)]
     person_ids = set(moved_persons)
     for referral in moved_referrals:
         person_ids.add(referral.person_id)
-        history = sa.inspect(referral).attrs.person_id.history
+        history = get_history(referral, "person_id")
         person_ids.update(p for p in history.deleted if p is not None)
     if person_ids:
         ordered = sorted(person_ids)
@@ -210,9 +214,11 @@ def _write(session, stamped: list) -> None:
                         "change_seq": obj.change_seq, "record_id": record_id}
                        for scope in sorted(scopes))
     table = SyncChange.__table__
+    # A row inserted by this flush has no older entries: only the others' are removed.
     by_table: dict[str, list[str]] = {}
-    for model, record_id in rows:
-        by_table.setdefault(model.__tablename__, []).append(record_id)
+    for (model, record_id), obj in rows.items():
+        if obj not in inserted:
+            by_table.setdefault(model.__tablename__, []).append(record_id)
     for name, ids in by_table.items():
         for start in range(0, len(ids), 500):
             session.execute(table.delete().where(table.c.entity == name,
