@@ -20,6 +20,9 @@ for its pull, like the Server-Timing figure; no HTTP, no JSON encoding):
   empty   a pull with nothing new
   10 edits  a pull after 10 persons the reader holds were changed
   download  a fresh download, every page: records/s of server time (and its seconds)
+And for the officer, what a push costs in a database of that size: the CPU of
+`POST /api/sync`'s view for a batch of 2,000 new records and for 10, without the pull that
+follows it (bench/push_profile.py's measure).
 Each figure is the median of --runs runs (the download: of --download-runs; 0: none).
 Below each row: the CPU time of this process for the same pulls (the whole pull on SQLite,
 which runs in process; without PostgreSQL's own work), and the number of changes sent.
@@ -62,6 +65,9 @@ from server.sync_registry import build_registry  # noqa: E402
 from server.sync_registry import conflict_spec  # noqa: E402
 from server.sync_registry import pull_only_specs  # noqa: E402
 from sync import engine  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import push_profile  # noqa: E402  (the push as POST /api/sync runs it, measured the same way)
 
 PG_BASE = os.environ.get("JANGKAU_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_DB = os.environ.get("JANGKAU_BENCH_DATABASE", "jangkau_bench_pull")
@@ -252,6 +258,30 @@ def measure(readers, runs: int, download_runs: int, edited: list[str]) -> dict:
     return out
 
 
+def measure_push(app, user_id: int, runs: int) -> dict:
+    """CPU ms of the view for a push of 2,000 new records and of 10, its pull left out."""
+    from server.api.sync import sync_round_trip
+
+    view = sync_round_trip.__wrapped__  # beneath login_required: the token check
+    counter = push_profile.Counter()
+    original = push_profile._instrument_pull(counter)
+    out = {}
+    try:
+        for label, n in (("push 2,000", 2000), ("push 10", 10)):
+            samples = []
+            for run in range(runs):
+                counter.pull_cpu = 0.0
+                counter.enabled = True
+                cpu = push_profile._push_all(app, view, user_id, push_profile._mutations(
+                    n, 9000 + run + n, f"hp-scale-{n}-{run}"), counter)
+                counter.enabled = False
+                samples.append((cpu - counter.pull_cpu) * 1000)
+            out[label] = statistics.median(samples)
+    finally:
+        engine.pull = original
+    return out
+
+
 def setup(url: str):
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     with app.app_context():
@@ -287,9 +317,10 @@ def run_one(url: str, size: int, layout: str, runs: int, download_runs: int) -> 
         readers = [Reader("officer", officer.id), Reader("ltsa desk", desk.id),
                    Reader("partner", partner.id)]
         figures = measure(readers, runs, download_runs, edited)
+        pushes = measure_push(app, officer.id, runs)
         db.session.remove()
         db.engine.dispose()
-    return {"generated_s": made, "figures": figures}
+    return {"generated_s": made, "figures": figures, "pushes": pushes}
 
 
 def _ms(seconds: float) -> str:
@@ -310,6 +341,8 @@ def report(size: int, layout: str, dialect: str, result: dict) -> None:
               f" {_ms(f['empty'][2]):>9} {_ms(f['edits'][2]):>12}")
         print(f"{'  changes':<10} {f['head'][1]:>9} {f['far'][1]:>9}"
               f" {f['empty'][1]:>9} {f['edits'][1]:>12}")
+    print("officer's pushes, CPU ms without their pull: " + ", ".join(
+        f"{label} {ms:,.0f}" for label, ms in result["pushes"].items()))
     sys.stdout.flush()
 
 
