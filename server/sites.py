@@ -33,8 +33,8 @@ from sync.errorlog import error_classes
 from . import create_app
 from .config import database_url
 from .errors import error_body
-from .jsonio import engine_options
 from .extensions import db
+from .jsonio import engine_options
 
 SITES_ENV = "JANGKAU_SITES"
 # Connections each site keeps per worker process: a province has some thirty sites, each
