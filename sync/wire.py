@@ -58,18 +58,25 @@ def compact_parts(fields: dict, clocks: dict, authors: dict, bases: dict | None,
     dict), the clock and author per field, the bases, and the deletion bookkeeping (the
     keys of DELETION, None when unset). The values are taken as they are, not copied."""
     # A field without a clock holds its default: said with a null clock.
-    unclocked = [name for name in fields if name not in clocks]
+    unclocked = fields.keys() - clocks.keys()
     if clocks:
         stamps = list(clocks.values())
-        writers = [authors.get(name) for name in clocks]
+        writers = list(map(authors.get, clocks))
         clock = _shared(stamps)
         author = _shared(writers)
         # A clock of a field the record does not carry is always listed: expand finds the
-        # others by the record's fields.
-        own_clocks = {name: stamp for name, stamp in clocks.items()
-                      if stamp != clock or name not in fields}
-        own_authors = {name: writer for name, writer in zip(clocks, writers, strict=True)
-                       if writer != author}
+        # others by the record's fields. (Mostly every clock is the shared one and every
+        # clock's field is carried: nothing to list, found by set operations alone.)
+        if stamps.count(clock) == len(stamps):
+            own_clocks = dict.fromkeys(clocks.keys() - fields.keys(), clock)
+        else:
+            own_clocks = {name: stamp for name, stamp in clocks.items()
+                          if stamp != clock or name not in fields}
+        if writers.count(author) == len(writers):
+            own_authors = {}
+        else:
+            own_authors = {name: writer for name, writer in zip(clocks, writers, strict=True)
+                           if writer != author}
         fields["_clock"] = clock
         fields["_author"] = author
     else:
