@@ -884,7 +884,7 @@ def _page_changes(session, user, page: list, cursor: int) -> list[tuple[int, dic
         rows = loaded.setdefault(spec.name, (spec, []))[1]
         # On the connection: plain rows need none of the session's ORM execution (the session
         # flushed at the walks above).
-        for row in session.connection().execute(query):
+        for row in session.connection().execute(query).all():
             # Not as walked (changed again by a commit since: it comes at its new
             # sequence, above this pull's high-water mark), or not held by phones.
             if seqs.get(row.id) != row.change_seq or (walk.keep and not walk.keep(row)):
