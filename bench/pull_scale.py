@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import statistics
 import sys
@@ -222,6 +223,10 @@ def measure(readers, runs: int, download_runs: int, edited: list[str]) -> dict:
 
     registry = build_registry()
     specs = (registry, conflict_spec(registry), pull_only_specs())
+    # As a server worker (gunicorn.conf.py post_worker_init): what is loaded is set apart
+    # from the garbage collector, whose full collections then walk only what pulls make.
+    gc.collect()
+    gc.freeze()
     out = {}
     for reader in readers:
         user = db.session.get(User, reader.user_id)

@@ -6,6 +6,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from .jsonio import engine_options
+
 VAPID_KEY_FILE = "vapid_private_key"
 
 
@@ -102,9 +104,7 @@ def load(instance_path: str) -> dict:
                                      lambda: "k1:" + _random_key()),
         "DATA_HMAC_KEY": instance_secret(instance_path, "DATA_HMAC_KEY", _random_key),
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
-        # hide_parameters: a statement's values (names, NIKs, phone numbers) never reach a
-        # log or an error message through SQLAlchemy.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(),
         # Failed logins allowed in the window before the account (or address) must wait.
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": _int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5),
         "LOGIN_MAX_FAILURES_PER_ADDRESS": _int("LOGIN_MAX_FAILURES_PER_ADDRESS", 20),

@@ -34,6 +34,7 @@ from . import create_app
 from .config import database_url
 from .errors import error_body
 from .extensions import db
+from .jsonio import engine_options
 
 SITES_ENV = "JANGKAU_SITES"
 # Connections each site keeps per worker process: a province has some thirty sites, each
@@ -57,7 +58,7 @@ def sites_from_env() -> dict[str, str]:
 
 
 def site_config(database_url: str) -> dict:
-    options = {"pool_pre_ping": True, "hide_parameters": True}
+    options = engine_options()
     if database_url.startswith("postgresql"):
         options |= {"pool_size": SITE_POOL_SIZE, "max_overflow": SITE_MAX_OVERFLOW}
     return {"SQLALCHEMY_DATABASE_URI": database_url, "SQLALCHEMY_ENGINE_OPTIONS": options}

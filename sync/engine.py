@@ -882,7 +882,9 @@ def _page_changes(session, user, page: list, cursor: int) -> list[tuple[int, dic
         if walk.filter is not None:
             query = query.where(walk.filter)
         rows = loaded.setdefault(spec.name, (spec, []))[1]
-        for row in session.execute(query):
+        # On the connection: plain rows need none of the session's ORM execution (the session
+        # flushed at the walks above).
+        for row in session.connection().execute(query).all():
             # Not as walked (changed again by a commit since: it comes at its new
             # sequence, above this pull's high-water mark), or not held by phones.
             if seqs.get(row.id) != row.change_seq or (walk.keep and not walk.keep(row)):
@@ -961,12 +963,21 @@ def removals(session, registry: dict[str, EntitySpec], user, exit_model, after: 
 
 
 def _change(spec: EntitySpec, row, disclose) -> dict:
+    """A pulled change. A synced record is built in its wire form straight from the row's
+    parts (no merge record first, a thousand times a page) and has no `seq`: the page's
+    cursor is what the phone keeps (docs/sync-protocol.md §10); wire_changes expands it
+    again only for the echo rule. A pulled-only record goes as it is, with its `seq`."""
     if spec.kind.get("pull_only"):
         change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
                   "record": spec.dump(row)}
     else:
-        change = {"entity": spec.name, "id": row.id, "seq": row.change_seq,
-                  "record": to_record(spec, row)}
+        meta = row.sync_meta or {}
+        record = wire.compact_parts(
+            spec.dump(row), row.field_clocks or {}, meta.get("_authors") or {},
+            meta.get("_bases"), {"_deleted": row.deleted_hlc,
+                                 "_deleted_by": meta.get("_deleted_by"),
+                                 "_deleted_base": meta.get("_deleted_base")})
+        change = {"entity": spec.name, "id": row.id, "record": record}
         if spec.derived:
             change["derived"] = spec.derived(row)
     return disclose(row, change) if disclose else change
@@ -1088,16 +1099,16 @@ def not_held(session, registry: dict[str, EntitySpec], user, exit_model,
 
 def wire_changes(changes: list[dict], own: dict, author: str) -> list[dict]:
     """Pulled changes in their wire form (protocol 2, docs/sync-protocol.md §10): a synced
-    record compact and without `seq` (the page's cursor is what the phone keeps), the
-    requesting phone's own writes left out (the echo rule); a pulled-only record (conflicts,
-    possible duplicates) as it is, with its `seq`."""
+    record is compact already (_change); the requesting phone's own writes are left out
+    (the echo rule); a pulled-only record (conflicts, possible duplicates) goes as it is,
+    with its `seq`."""
     out = []
     for change in changes:
-        if "_clocks" not in change["record"]:
+        if "seq" in change or (change["entity"], change["id"]) not in own:
             out.append(change)
             continue
-        shaped = wire.elide_echo({key: value for key, value in change.items() if key != "seq"},
-                                 change["record"], own, author)
+        full = wire.expand(change["record"], change["id"])
+        shaped = wire.elide_echo(change, full, own, author)
         if shaped is not None:
             out.append(shaped)
     return out

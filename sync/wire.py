@@ -33,6 +33,9 @@ NEVER_ELIDED = {"persons": frozenset({"nik"})}
 def _shared(values: list) -> object:
     """The value most fields share; a tie goes to the greatest by canonical JSON. (Clocks
     and authors are strings or null: counted as they are, canonical JSON only for a tie.)"""
+    # Mostly one write made the record: every value the same, nothing to count.
+    if values.count(values[0]) == len(values):
+        return values[0]
     counts = Counter(values)
     top = max(counts.values())
     tied = [v for v, n in counts.items() if n == top]
@@ -41,34 +44,55 @@ def _shared(values: list) -> object:
 
 def compact(record: dict) -> dict:
     """A merge record in its wire form (without `id`: the change carries it)."""
-    clocks = record.get("_clocks") or {}
-    authors = record.get("_authors") or {}
-    fields = {k: v for k, v in record.items() if not k.startswith("_") and k != "id"}
-    out: dict = dict(fields)
+    return compact_parts(
+        {k: v for k, v in record.items() if not k.startswith("_") and k != "id"},
+        record.get("_clocks") or {}, record.get("_authors") or {},
+        copy.deepcopy(record.get("_bases")),
+        {key: copy.deepcopy(record.get(key)) for key in DELETION})
+
+
+def compact_parts(fields: dict, clocks: dict, authors: dict, bases: dict | None,
+                  deletion: dict) -> dict:
+    """The wire form of a record given by its parts, as a row stores them (the pull builds
+    it so, without a merge record first): its synced `fields` (the answer is built in this
+    dict), the clock and author per field, the bases, and the deletion bookkeeping (the
+    keys of DELETION, None when unset). The values are taken as they are, not copied."""
+    # A field without a clock holds its default: said with a null clock.
+    unclocked = fields.keys() - clocks.keys()
     if clocks:
-        clock = _shared(list(clocks.values()))
-        author = _shared([authors.get(name) for name in clocks])
-        out["_clock"] = clock
-        out["_author"] = author
+        stamps = list(clocks.values())
+        writers = list(map(authors.get, clocks))
+        clock = _shared(stamps)
+        author = _shared(writers)
         # A clock of a field the record does not carry is always listed: expand finds the
-        # others by the record's fields.
-        own_clocks = {name: stamp for name, stamp in clocks.items()
-                      if stamp != clock or name not in fields}
-        own_authors = {name: authors.get(name) for name in clocks
-                       if authors.get(name) != author}
+        # others by the record's fields. (Mostly every clock is the shared one and every
+        # clock's field is carried: nothing to list, found by set operations alone.)
+        if stamps.count(clock) == len(stamps):
+            own_clocks = dict.fromkeys(clocks.keys() - fields.keys(), clock)
+        else:
+            own_clocks = {name: stamp for name, stamp in clocks.items()
+                          if stamp != clock or name not in fields}
+        if writers.count(author) == len(writers):
+            own_authors = {}
+        else:
+            own_authors = {name: writer for name, writer in zip(clocks, writers, strict=True)
+                           if writer != author}
+        fields["_clock"] = clock
+        fields["_author"] = author
     else:
         own_clocks, own_authors = {}, {}
-    # A field without a clock holds its default: said with a null clock.
-    own_clocks.update({name: None for name in fields if name not in clocks})
+    out = fields
+    for name in unclocked:
+        own_clocks[name] = None
     if own_clocks:
         out["_clocks"] = dict(sorted(own_clocks.items()))
     if own_authors:
         out["_authors"] = dict(sorted(own_authors.items()))
-    if record.get("_bases"):
-        out["_bases"] = copy.deepcopy(record["_bases"])
+    if bases:
+        out["_bases"] = bases
     for key in DELETION:
-        if record.get(key) is not None:
-            out[key] = copy.deepcopy(record[key])
+        if deletion.get(key) is not None:
+            out[key] = deletion[key]
     return out
 
 

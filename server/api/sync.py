@@ -22,6 +22,7 @@ from ..auth import locks_itself
 from ..auth import login_required
 from ..errors import ApiError
 from ..extensions import db
+from ..jsonio import dumps_bytes
 from ..models import ConflictEntry
 from ..models import SyncClient
 from ..models import SyncExit
@@ -178,7 +179,7 @@ def _audit(response: dict, mutations: list[dict]) -> None:
 
 
 def _compressed(payload: dict):
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    body = dumps_bytes(payload)
     headers = {"Content-Type": "application/json", "Vary": "Accept-Encoding"}
     if len(body) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
         body = gzip.compress(body, compresslevel=6)
