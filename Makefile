@@ -70,6 +70,9 @@ lint: install-test lint-js
 ## Benchmarks that print figures (sync through gunicorn; the app's download budget)
 bench: install-test
 	$(BIN)/python bench/sync_bench.py
+	$(BIN)/python bench/push_profile.py --postgres
+	$(BIN)/python bench/pull_scale.py --sizes 10000,100000
+	$(BIN)/python bench/province.py
 	$(BIN)/python bench/pwa_budget.py
 
 clean:

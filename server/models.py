@@ -185,6 +185,9 @@ class Person(SyncedRecord, db.Model):
     """A warga: a prospective migrant worker, returnee or family member."""
 
     __tablename__ = "persons"
+    # The possible duplicates of a person are found by desa and birth date (and NIK hash):
+    # in a big desa, the desa alone would leave thousands of rows to read.
+    __table_args__ = (sa.Index("ix_persons_desa_birth", "desa_code", "birth_date"),)
 
     name: so.Mapped[str] = so.mapped_column(sa.String(120))
     # NIK and phone are stored encrypted (server/crypto.py); a NIK is found through its

@@ -156,10 +156,10 @@ def flag(session, user, person: Person, is_new: bool = False) -> None:
             alike = sa.false()
         if person.nik_hash:
             alike = sa.or_(alike, Person.nik_hash == person.nik_hash)
-        candidates = session.execute(sa.select(Person).where(
-            Person.id != person.id, Person.archived_at.is_(None), Person.deleted_hlc.is_(None),
-            Person.processing_stopped_at.is_(None),
-            alike)).scalars()
+        # Only the match in SQL, so that its indexes are used (the others are tested here).
+        candidates = [other for other in session.execute(
+            sa.select(Person).where(Person.id != person.id, alike)).scalars()
+            if _active(other)]
     for other in candidates:
         match = match_of(person, other)
         if other.id in known or match is None:
@@ -244,10 +244,11 @@ def _batch_alike(session, batch) -> _Alike:
                                Person.desa_code.in_(sorted(desas))))
     if hashes:
         clauses.append(Person.nik_hash.in_(sorted(hashes)))
+    # Only the match in SQL: SQLite, without statistics, walked the index of
+    # processing_stopped_at (NULL for nearly every person) past the whole table for
+    # "IS NULL" rather than those of desa and NIK. `of` tests the rest (_active).
     with session.no_autoflush:
-        for person in session.execute(sa.select(Person).where(
-                Person.archived_at.is_(None), Person.deleted_hlc.is_(None),
-                Person.processing_stopped_at.is_(None), sa.or_(*clauses))).scalars():
+        for person in session.execute(sa.select(Person).where(sa.or_(*clauses))).scalars():
             alike.add(person)
     return alike
 
