@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import random
@@ -519,7 +520,7 @@ def check(url: str, phones: list[LoadPhone], setup_writes: list[Write]) -> tuple
     stored = {}
     for entity, column in columns.items():
         for record_id, value in sql_rows(url, f"SELECT id, {column} FROM {TABLES[entity]}"):
-            stored[(entity, record_id, column)] = value
+            stored[(entity, record_id, column)] = plain(TABLES[entity], column, value)
     for phone in phones:
         for key, value in phone.own_values.items():
             if columns.get(key[0]) == key[2] and stored.get(key) != value:
@@ -532,6 +533,25 @@ def check(url: str, phones: list[LoadPhone], setup_writes: list[Write]) -> tuple
     fields = len({(w.entity, w.record_id, w.field) for w in shared})
     return problems, (f"checked: {made} records made by the phones, {own} own corrections, "
                       f"{len(shared)} writes of {fields} shared fields")
+
+
+def plain(table: str, column: str, value):
+    """A value as read by SQL, decrypted when the column is stored encrypted (notes,
+    outcomes: server/crypto.py), with the keys the server uses (the instance folder's)."""
+    from server import crypto
+
+    if not isinstance(value, str) or crypto.key_id_of(value) is None:
+        return value
+    _keys()
+    return crypto.decrypt_text(value, f"{table}.{column}")
+
+
+@functools.cache
+def _keys() -> None:
+    # Building the app reads the keys (DATA_KEYS, or the instance folder's) once.
+    from server import create_app
+
+    create_app()
 
 
 def check_shared(url: str, writes: list[Write], stored: dict) -> list[str]:
