@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -42,9 +41,9 @@ from sync_bench import Http  # noqa: E402
 from sync_bench import Phone  # noqa: E402
 from sync_bench import Server  # noqa: E402
 from sync_bench import init_database  # noqa: E402
-from sync_bench import make_records  # noqa: E402
 from sync_bench import percentile  # noqa: E402
 from sync_bench import pg_admin  # noqa: E402
+from sync_bench import phone_rounds  # noqa: E402
 from sync_bench import post_json  # noqa: E402
 
 # West Java (Jawa Barat): 27 kabupaten and kota, about 5,900 desa and kelurahan.
@@ -106,28 +105,14 @@ def one_configuration(phones: int, sites: int, args, tmp: Path) -> dict:
         lock = threading.Lock()
         barrier = threading.Barrier(len(fleet), timeout=900)
 
+        def counted(i: int, round_: int, records: list, seen: int) -> None:
+            _, desa, site = accounts[i]
+            made.setdefault((site, desa), set()).update((e, r) for e, r, _ in records)
+            latencies[round_].extend(fleet[i].traffic.latencies[seen:])
+
         def work(i: int) -> None:
-            phone, (_, desa, site) = fleet[i], accounts[i]
-            rng = random.Random(7000 + i)
-            for round_ in range(args.rounds):
-                try:
-                    barrier.wait()
-                except threading.BrokenBarrierError:
-                    with lock:
-                        errors.append(f"phone {i}: barrier broken")
-                    return
-                records = make_records(args.per_phone, desa, rng)
-                for entity, record_id, fields in records:
-                    phone.edit(entity, record_id, fields)
-                seen = phone.traffic.requests
-                try:
-                    phone.sync_all()
-                except Exception as e:  # every failure is counted and printed
-                    with lock:
-                        errors.append(f"phone {i} round {round_}: {e}")
-                with lock:
-                    made.setdefault((site, desa), set()).update((e, r) for e, r, _ in records)
-                    latencies[round_].extend(phone.traffic.latencies[seen:])
+            phone_rounds(i, fleet[i], accounts[i][1], args.rounds, args.per_phone, 7000 + i,
+                         barrier, lock, errors, counted)
 
         started = time.perf_counter()
         cpu = server.cpu_seconds()

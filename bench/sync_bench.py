@@ -649,6 +649,33 @@ def pg_admin(statement: str) -> None:
         conn.execute(statement)
 
 
+def phone_rounds(i: int, phone: Phone, desa: str, rounds: int, per_phone: int, seed: int,
+                 barrier: threading.Barrier, lock: threading.Lock, errors: list[str],
+                 counted) -> None:
+    """One of many phones: in each round, after every phone is ready (the barrier), record
+    `per_phone` records and sync until nothing waits. Failures go to `errors`;
+    `counted(i, round, records, first request of the round)` runs under `lock`."""
+    rng = random.Random(seed)
+    for round_ in range(rounds):
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            with lock:
+                errors.append(f"phone {i}: barrier broken")
+            return
+        records = make_records(per_phone, desa, rng)
+        for entity, record_id, fields in records:
+            phone.edit(entity, record_id, fields)
+        seen = phone.traffic.requests
+        try:
+            phone.sync_all()
+        except Exception as e:  # every failure is counted and printed
+            with lock:
+                errors.append(f"phone {i} round {round_}: {e}")
+        with lock:
+            counted(i, round_, records, seen)
+
+
 def concurrency(args, tmp: Path) -> dict:
     name = f"jangkau_bench_{os.getpid()}"
     url = f"{PG_BASE}/{name}"
@@ -680,31 +707,16 @@ def concurrency(args, tmp: Path) -> dict:
         rounds: list[list[tuple[float, bool, float | None]]] = [[] for _ in range(args.rounds)]
         lock = threading.Lock()
 
+        def counted(i: int, round_: int, records: list, seen: int) -> None:
+            t, desa = phones[i].traffic, accounts[i][1]
+            made[desa].update((e, r) for e, r, _ in records)
+            rounds[round_].extend(
+                (t.latencies[k], k == seen, t.server_ms[k] if k < len(t.server_ms)
+                 else None) for k in range(seen, t.requests))
+
         def work(i: int) -> None:
-            phone, desa = phones[i], accounts[i][1]
-            rng = random.Random(1000 + i)
-            for round_ in range(args.rounds):
-                try:
-                    barrier.wait()
-                except threading.BrokenBarrierError:
-                    with lock:
-                        errors.append(f"phone {i}: barrier broken")
-                    return
-                records = make_records(args.per_phone, desa, rng)
-                for entity, record_id, fields in records:
-                    phone.edit(entity, record_id, fields)
-                seen = phone.traffic.requests
-                try:
-                    phone.sync_all()
-                except Exception as e:  # every failure is counted and printed
-                    with lock:
-                        errors.append(f"phone {i} round {round_}: {e}")
-                t = phone.traffic
-                with lock:
-                    made[desa].update((e, r) for e, r, _ in records)
-                    rounds[round_].extend(
-                        (t.latencies[k], k == seen, t.server_ms[k] if k < len(t.server_ms)
-                         else None) for k in range(seen, t.requests))
+            phone_rounds(i, phones[i], accounts[i][1], args.rounds, args.per_phone, 1000 + i,
+                         barrier, lock, errors, counted)
 
         started = time.perf_counter()
         server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
